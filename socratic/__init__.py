@@ -1,0 +1,1 @@
+"""socratic: zero-training compositional pipelines."""

@@ -1,0 +1,94 @@
+"""One small interface per model family. Backends subclass these; nodes type their params with them."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import torch
+
+
+class Model(ABC):
+    """Common to every family: a stable id for traces and cache keys, and warnings to surface."""
+
+    model_id: str = "unknown"
+    fingerprint: str = ""  # id + revision/checksum: part of every cache key
+    warnings: tuple[str, ...] = ()
+
+
+class VLM(Model):
+    """A CLIP-style image-text model. Embeddings are L2-normalised float32 rows."""
+
+    device: torch.device
+    logit_scale: float
+
+    @abstractmethod
+    def encode_images(self, images: Sequence[Any]) -> torch.Tensor: ...
+
+    @abstractmethod
+    def encode_texts(self, texts: Sequence[str]) -> torch.Tensor: ...
+
+    def similarity(self, images: Sequence[Any], texts: Sequence[str]) -> torch.Tensor:
+        """Cosine similarity, (n_images, n_texts)."""
+        return self.encode_images(images) @ self.encode_texts(texts).T
+
+    def rank(self, images: Sequence[Any], texts: Sequence[str], top_k: int | None = None
+             ) -> list[list[tuple[str, float]]]:
+        """Per image, texts sorted by softmax(logit_scale * cos) probability (zero-shot classification)."""
+        probs = (self.logit_scale * self.similarity(images, texts)).softmax(dim=-1)
+        k = min(top_k or len(texts), len(texts))
+        vals, idx = probs.topk(k, dim=-1)
+        return [[(texts[j], float(v)) for v, j in zip(vr.tolist(), ir.tolist())] for vr, ir in zip(vals, idx)]
+
+
+@dataclass
+class Completion:
+    text: str
+    token_logprobs: list[float] = field(default_factory=list)
+    tokens: list[str] = field(default_factory=list)
+
+    @property
+    def logprob(self) -> float:
+        return float(sum(self.token_logprobs))
+
+
+class LM(Model):
+    """A language model: sample or greedily decode completions, and score continuations."""
+
+    @abstractmethod
+    def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 64, temperature: float = 0.0,
+                 top_p: float = 1.0, n: int = 1, stop: Sequence[str] = (), seed: int | None = None,
+                 logprobs: bool = False) -> list[list[Completion]]:
+        """One list of `n` completions per prompt, in prompt order. temperature 0 = greedy."""
+
+    @abstractmethod
+    def score(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[list[float]]:
+        """Per-token log-probs of each continuation given its prompt."""
+
+
+@dataclass
+class Segment:
+    start: float
+    end: float
+    text: str
+
+
+@dataclass
+class Transcript:
+    segments: list[Segment]
+    language: str | None = None
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text.strip() for s in self.segments).strip()
+
+
+class ALM(Model):
+    """Speech recognition with segment timestamps (seconds)."""
+
+    @abstractmethod
+    def transcribe(self, audio: str | Any, *, language: str | None = None) -> Transcript: ...
+
+
+MODEL_FAMILIES: dict[str, type[Model]] = {"vlm": VLM, "lm": LM, "alm": ALM}

@@ -1,0 +1,112 @@
+"""Nodes are plain functions with typed inputs (positional) and params (keyword-only).
+
+    @node("clip_classify", outputs={"labels": list[str], "scores": list[float]}, batched=True)
+    def clip_classify(image: Image, *, vlm: VLM, vocab: str, top_k: int = 3, ctx: Context): ...
+
+- Parameters before `*` are inputs, wired to other nodes' outputs; their annotations are port types.
+- Keyword-only parameters are params, set in YAML `params:`. A param annotated with a model
+  interface (VLM, LM, ALM) names an entry of `models:` and receives the loaded model.
+- A keyword-only `ctx` receives the run Context (seed, warnings, cache).
+- `batched=True`: every input arrives as a list of items and every output must be a list of the
+  same length; the engine then hands a whole mapped list to one call.
+- Returning a non-dict is allowed when there is exactly one output.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .errors import SocraticError
+
+
+@dataclass(frozen=True)
+class Port:
+    name: str
+    type: Any
+    required: bool = True
+    default: Any = None
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: Any
+    required: bool
+    default: Any = None
+    model_family: str | None = None  # "vlm" / "lm" / "alm" when the param names a model
+
+
+@dataclass
+class NodeType:
+    name: str
+    fn: Callable[..., Any]
+    inputs: dict[str, Port]
+    params: dict[str, Param]
+    outputs: dict[str, Any]
+    batched: bool = False
+    cacheable: bool = True
+    version: str = "1"
+    takes_ctx: bool = False
+    doc: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model_params(self) -> dict[str, Param]:
+        return {k: p for k, p in self.params.items() if p.model_family}
+
+
+def _model_family(annotation: Any) -> str | None:
+    from .models.base import MODEL_FAMILIES
+
+    for fam, cls in MODEL_FAMILIES.items():
+        if annotation is cls or (isinstance(annotation, type) and issubclass(annotation, cls)):
+            return fam
+    return None
+
+
+def make_node_type(name: str, fn: Callable[..., Any], outputs: dict[str, Any], *, batched: bool = False,
+                   cacheable: bool = True, version: str = "1") -> NodeType:
+    hints = typing.get_type_hints(fn)
+    inputs: dict[str, Port] = {}
+    params: dict[str, Param] = {}
+    takes_ctx = False
+    for p in inspect.signature(fn).parameters.values():
+        ann = hints.get(p.name, Any)
+        has_default = p.default is not inspect.Parameter.empty
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            inputs[p.name] = Port(p.name, ann, not has_default, p.default if has_default else None)
+        elif p.kind == p.KEYWORD_ONLY:
+            if p.name == "ctx":
+                takes_ctx = True
+                continue
+            params[p.name] = Param(p.name, ann, not has_default, p.default if has_default else None,
+                                   _model_family(ann))
+        else:
+            raise TypeError(f"node '{name}': *args/**kwargs are not supported")
+    return NodeType(name, fn, inputs, params, dict(outputs), batched, cacheable, version, takes_ctx,
+                    inspect.getdoc(fn) or "")
+
+
+def node(name: str, *, outputs: dict[str, Any], batched: bool = False, cacheable: bool = True,
+         version: str = "1"):
+    """Register a function as a node type (see module docstring)."""
+
+    def wrap(fn):
+        from .registry import register
+
+        register(make_node_type(name, fn, outputs, batched=batched, cacheable=cacheable, version=version))
+        return fn
+
+    return wrap
+
+
+def normalise_outputs(nt: NodeType, result: Any, node_name: str) -> dict[str, Any]:
+    if isinstance(result, dict) and set(result) == set(nt.outputs):
+        return result
+    if len(nt.outputs) == 1 and not (isinstance(result, dict) and set(result) == set(nt.outputs)):
+        return {next(iter(nt.outputs)): result}
+    got = sorted(result) if isinstance(result, dict) else type(result).__name__
+    raise SocraticError(f"returned {got}, expected outputs {sorted(nt.outputs)}", node=node_name)

@@ -1,0 +1,37 @@
+"""The one registry of node types: built-ins plus plugins from the `socratic.nodes` entry-point group."""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+from .node import NodeType
+
+_NODE_TYPES: dict[str, NodeType] = {}
+_loaded = False
+
+
+def register(nt: NodeType) -> None:
+    if nt.name in _NODE_TYPES and _NODE_TYPES[nt.name].fn is not nt.fn:
+        raise ValueError(f"node type '{nt.name}' is registered twice")
+    _NODE_TYPES[nt.name] = nt
+
+
+def _load() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    from . import nodes  # noqa: F401  (registers the built-ins)
+
+    for ep in entry_points(group="socratic.nodes"):
+        ep.load()  # an installed package's module that registers its node types
+
+
+def node_types() -> dict[str, NodeType]:
+    _load()
+    return dict(_NODE_TYPES)
+
+
+def get_node_type(name: str) -> NodeType | None:
+    _load()
+    return _NODE_TYPES.get(name)
