@@ -51,6 +51,8 @@ class NodeType:
     version: str = "1"
     takes_ctx: bool = False
     doc: str = ""
+    dynamic_inputs: bool = False  # a `**fields` parameter accepts any wired input name
+    check: Callable[[dict[str, Any], set[str]], list[str]] | None = None  # extra validation of params/ports
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -68,11 +70,11 @@ def _model_family(annotation: Any) -> str | None:
 
 
 def make_node_type(name: str, fn: Callable[..., Any], outputs: dict[str, Any], *, batched: bool = False,
-                   cacheable: bool = True, version: str = "1") -> NodeType:
+                   cacheable: bool = True, version: str = "1", check: Callable | None = None) -> NodeType:
     hints = typing.get_type_hints(fn)
     inputs: dict[str, Port] = {}
     params: dict[str, Param] = {}
-    takes_ctx = False
+    takes_ctx = dynamic = False
     for p in inspect.signature(fn).parameters.values():
         ann = hints.get(p.name, Any)
         has_default = p.default is not inspect.Parameter.empty
@@ -84,23 +86,33 @@ def make_node_type(name: str, fn: Callable[..., Any], outputs: dict[str, Any], *
                 continue
             params[p.name] = Param(p.name, ann, not has_default, p.default if has_default else None,
                                    _model_family(ann))
+        elif p.kind == p.VAR_KEYWORD:
+            dynamic = True
         else:
-            raise TypeError(f"node '{name}': *args/**kwargs are not supported")
+            raise TypeError(f"node '{name}': *args is not supported")
     return NodeType(name, fn, inputs, params, dict(outputs), batched, cacheable, version, takes_ctx,
-                    inspect.getdoc(fn) or "")
+                    inspect.getdoc(fn) or "", dynamic, check)
 
 
 def node(name: str, *, outputs: dict[str, Any], batched: bool = False, cacheable: bool = True,
-         version: str = "1"):
+         version: str = "1", check: Callable | None = None):
     """Register a function as a node type (see module docstring)."""
 
     def wrap(fn):
         from .registry import register
 
-        register(make_node_type(name, fn, outputs, batched=batched, cacheable=cacheable, version=version))
+        register(make_node_type(name, fn, outputs, batched=batched, cacheable=cacheable, version=version,
+                                check=check))
         return fn
 
     return wrap
+
+
+def port_type(nt: NodeType, port: str) -> Any | None:
+    """The declared type of an input port (Any for a dynamic port), None when the port does not exist."""
+    if port in nt.inputs:
+        return nt.inputs[port].type
+    return Any if nt.dynamic_inputs else None
 
 
 def normalise_outputs(nt: NodeType, result: Any, node_name: str) -> dict[str, Any]:

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The main job, offline: build a sample video (stills + espeak-ng narration), summarise it, answer a question.
+set -euo pipefail
+REPO="$(cd "$(dirname "$0")/.." && pwd)"
+VENV="${SOCRATIC_VENV:-$HOME/.cache/socratic-venv}"
+cd "$REPO"
+mkdir -p out
+"$VENV/bin/python" examples/make_sample_video.py out/sample.mp4
+"$VENV/bin/socratic" run pipelines/egocentric_summary.yaml --input video=out/sample.mp4 \
+  --profile offline --random-vlm --transcript --out out/summary.json
+echo "full result with trace: out/summary.json"

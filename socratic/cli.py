@@ -1,0 +1,186 @@
+"""`socratic run | validate | graph | models | nodes | eval`."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from .errors import SocraticError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Zero-training pipelines over pretrained vision, audio and language models.")
+
+
+def cli_errors(fn):
+    """Bad input ends in one line on stderr and a non-zero exit, never a traceback (SOCRATIC_DEBUG=1 shows it)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except SocraticError as exc:
+            if os.environ.get("SOCRATIC_DEBUG"):
+                raise
+            typer.echo(f"error: {exc.format()}", err=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130) from None
+        except Exception as exc:  # unexpected: still one line
+            if os.environ.get("SOCRATIC_DEBUG"):
+                raise
+            msg = " ".join(str(exc).split())
+            typer.echo(f"error: {type(exc).__name__}: {msg} (SOCRATIC_DEBUG=1 shows the traceback)", err=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def _parse_inputs(pairs: list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise SocraticError(f"--input takes NAME=VALUE, got {pair!r}")
+        values[name.strip()] = value
+    return values
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file and rename: a crash never leaves a half-written result."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _load(pipeline: Path):
+    from .pipeline import Pipeline
+
+    return Pipeline.from_yaml(pipeline)
+
+
+@app.command()
+@cli_errors
+def run(
+    pipeline: Path = typer.Argument(..., help="Pipeline YAML file."),
+    input: list[str] = typer.Option([], "--input", "-i", help="NAME=VALUE, repeatable."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the result JSON (or JSONL in dataset mode)."),
+    profile: Optional[str] = typer.Option(None, help="Model profile, e.g. 'offline' (packaged SmolLM2 + Whisper)."),
+    random_vlm: bool = typer.Option(False, "--random-vlm", help="Let a random-init CLIP stand in (labels meaningless)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Recompute every node."),
+    seed: int = typer.Option(0, help="Run seed (sampling is reproducible per seed)."),
+    trace: Optional[Path] = typer.Option(None, help="Write the full trace as JSON."),
+    transcript: bool = typer.Option(False, help="Print the Socratic transcript (the language that led to the answer)."),
+    dataset: Optional[Path] = typer.Option(None, help="JSONL / CSV / folder: one run per item."),
+    dataset_input: Optional[str] = typer.Option(None, help="Input fed by each file of a folder dataset."),
+    engine: str = typer.Option("local", help="Dataset engine: local or ray."),
+    address: Optional[str] = typer.Option(None, help="Ray cluster address (engine ray)."),
+    progress: bool = typer.Option(True, help="Progress bars."),
+):
+    """Run a pipeline once, or over a dataset."""
+    p = _load(pipeline)
+    opts = {"profile": profile, "random_vlm": random_vlm, "cache": not no_cache, "seed": seed}
+    if dataset is not None:
+        if out is None:
+            raise SocraticError("dataset mode needs --out FILE.jsonl", field="--out")
+        extra = {"address": address} if engine == "ray" else {}
+        counts = p.run_dataset(dataset, out, engine=engine, input_name=dataset_input, progress=progress,
+                               **extra, **opts)
+        typer.echo(f"{counts['done']} done, {counts['skipped']} already finished, {counts['failed']} failed → {out}",
+                   err=True)
+        if counts["failed"]:
+            raise typer.Exit(3)
+        return
+    result = p.run(_parse_inputs(input), progress=progress, **opts)
+    for w in result.warnings:
+        typer.secho(f"warning: {w}", err=True, fg="yellow")
+    if trace is not None:
+        write_atomic(trace, result.trace.to_json())
+    if transcript:
+        typer.echo(result.trace.transcript_text())
+        typer.echo("")
+    doc = result.to_dict(trace=False)
+    if out is not None:
+        write_atomic(out, json.dumps(result.to_dict(trace=True), indent=2, ensure_ascii=False))
+        typer.echo(f"wrote {out}", err=True)
+    if out is None or transcript:
+        typer.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
+@app.command()
+@cli_errors
+def validate(pipeline: Path = typer.Argument(..., help="Pipeline YAML file.")):
+    """Check a pipeline; list every problem with file, line and node."""
+    plan = _load(pipeline).validate()
+    typer.echo(f"ok: {pipeline} ({len(plan.order)} nodes)")
+
+
+@app.command()
+@cli_errors
+def graph(pipeline: Path = typer.Argument(...),
+          format: str = typer.Option("mermaid", "--format", "-f", help="mermaid or dot")):
+    """Print the pipeline's DAG as Mermaid or DOT."""
+    from .graphviz import to_dot, to_mermaid
+
+    p = _load(pipeline)
+    p.validate()
+    if format not in ("mermaid", "dot"):
+        raise SocraticError(f"unknown format '{format}' (mermaid or dot)", field="--format")
+    typer.echo(to_mermaid(p) if format == "mermaid" else to_dot(p))
+
+
+@app.command()
+@cli_errors
+def models(pipeline: Optional[Path] = typer.Argument(None, help="Also check this pipeline's models."),
+           profile: Optional[str] = typer.Option(None)):
+    """What resolves offline: packaged weights, and each model of a pipeline."""
+    from .models.resolve import offline_report
+
+    p = _load(pipeline) if pipeline else None
+    typer.echo(offline_report(p, profile=profile))
+
+
+@app.command()
+@cli_errors
+def nodes():
+    """List the node types: built-ins and installed plugins."""
+    from .registry import node_types
+    from .types import type_name
+
+    for name, nt in sorted(node_types().items()):
+        ins = ", ".join(f"{k}: {type_name(v.type)}" for k, v in nt.inputs.items()) or ("**fields" if nt.dynamic_inputs
+                                                                                      else "")
+        outs = ", ".join(f"{k}: {type_name(v)}" for k, v in nt.outputs.items())
+        typer.echo(f"{name}({ins}) -> {outs}")
+        if nt.doc:
+            typer.echo(f"    {nt.doc.splitlines()[0]}")
+
+
+def _mount_subapps() -> None:
+    try:
+        from .eval.cli import eval_app
+    except ImportError:
+        return
+    app.add_typer(eval_app, name="eval", help="Evaluate predictions (VQA accuracy).")
+
+
+_mount_subapps()
+
+
+def main(argv: list[str] | None = None) -> None:
+    app(args=argv, prog_name="socratic")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

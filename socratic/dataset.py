@@ -1,0 +1,158 @@
+"""Dataset mode: one pipeline run per item, one JSONL line per item, resumable after a kill."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from .errors import ModelNotFound, SocraticError
+from .trace import summarise
+from .types import Audio, Image, Video
+
+_FILE_TYPES = (Image, Video, Audio, Path)
+
+
+def _default_input(pipeline) -> str:
+    required = [n for n, s in pipeline.inputs.items() if s.required]
+    if len(required) != 1:
+        raise SocraticError(f"a folder dataset feeds one input; this pipeline needs {', '.join(required) or 'none'}"
+                            " — use --dataset-input NAME", file=pipeline.source)
+    return required[0]
+
+
+def iter_rows(pipeline, data: str | Path | Iterable[dict[str, Any]], *, input_name: str | None = None
+              ) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(item id, row) pairs from JSONL, CSV, a folder of files, or an iterable of dicts."""
+    if not isinstance(data, (str, Path)):
+        for i, row in enumerate(data):
+            yield str(row.get("id", i)), dict(row)
+        return
+    path = Path(data)
+    if path.is_dir():
+        name = input_name or _default_input(pipeline)
+        for f in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")):
+            yield str(f.relative_to(path)), {name: str(f)}
+        return
+    if not path.exists():
+        raise SocraticError("dataset not found", file=str(path))
+    if path.suffix == ".csv":
+        with path.open(newline="", encoding="utf-8") as f:
+            for i, row in enumerate(csv.DictReader(f)):
+                yield str(row.get("id") or i), _relative_to(row, path.parent, pipeline)
+        return
+    if path.suffix not in (".jsonl", ".json"):
+        raise SocraticError("a dataset is a .jsonl or .csv file, or a folder", file=str(path))
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise SocraticError(f"invalid JSON: {exc.msg}", file=str(path), line=lineno) from None
+            if not isinstance(row, dict):
+                raise SocraticError("each line must be a JSON object", file=str(path), line=lineno)
+            yield str(row.get("id", lineno)), _relative_to(row, path.parent, pipeline)
+
+
+def _relative_to(row: dict[str, Any], base: Path, pipeline) -> dict[str, Any]:
+    """File paths in a dataset are relative to the dataset file."""
+    from .types import parse_type
+
+    out = dict(row)
+    for name, spec in pipeline.inputs.items():
+        value = out.get(name)
+        try:
+            is_file = parse_type(spec.type) in _FILE_TYPES
+        except KeyError:
+            is_file = False
+        if is_file and isinstance(value, str) and not Path(value).is_absolute() and not Path(value).exists():
+            out[name] = str(base / value)
+    return out
+
+
+def finished_ids(out: Path) -> set[str]:
+    """Ids already written; a torn last line (a kill mid-write) is cut off."""
+    if not out.exists():
+        return set()
+    done: set[str] = set()
+    good_bytes = 0
+    with out.open("rb") as f:
+        for raw in f:
+            try:
+                rec = json.loads(raw)
+                if not raw.endswith(b"\n"):
+                    raise ValueError
+            except ValueError:
+                break
+            done.add(str(rec["id"]))
+            good_bytes += len(raw)
+    if good_bytes != out.stat().st_size:
+        with out.open("r+b") as f:
+            f.truncate(good_bytes)
+    return done
+
+
+class JsonlWriter:
+    """Appends one record per line and makes it durable before the next item starts."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.f = path.open("a", encoding="utf-8")
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.f.flush()
+        os.fsync(self.f.fileno())
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def item_record(item_id: str, result=None, error: str | None = None) -> dict[str, Any]:
+    if error is not None:
+        return {"id": item_id, "error": error}
+    return {"id": item_id, "outputs": summarise(result.outputs), "warnings": result.warnings}
+
+
+def pipeline_inputs(pipeline, row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k in pipeline.inputs}
+
+
+def run_dataset(pipeline, data, out: str | Path, *, engine: str = "local", input_name: str | None = None,
+                progress: bool = False, **run_opts: Any) -> dict[str, int]:
+    """Run every item not already in `out`; returns counts of done, skipped and failed items."""
+    pipeline.validate()
+    out = Path(out)
+    done = finished_ids(out)
+    todo = [(i, r) for i, r in iter_rows(pipeline, data, input_name=input_name) if i not in done]
+    if engine == "ray":
+        from .ray_engine import run_dataset_ray
+
+        return run_dataset_ray(pipeline, todo, out, skipped=len(done), progress=progress, **run_opts)
+    if engine != "local":
+        raise SocraticError(f"unknown engine '{engine}' (local or ray)", field="engine")
+    counts = {"done": 0, "skipped": len(done), "failed": 0}
+    writer = JsonlWriter(out)
+    items: Iterable = todo
+    if progress:
+        from tqdm.auto import tqdm
+
+        items = tqdm(todo, desc="items", unit="item")
+    try:
+        for item_id, row in items:
+            try:
+                result = pipeline.run(pipeline_inputs(pipeline, row), **run_opts)
+                writer.write(item_record(item_id, result))
+                counts["done"] += 1
+            except ModelNotFound:
+                raise
+            except SocraticError as exc:
+                writer.write(item_record(item_id, error=str(exc)))
+                counts["failed"] += 1
+    finally:
+        writer.close()
+    return counts

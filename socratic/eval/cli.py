@@ -1,0 +1,47 @@
+"""`socratic eval ...` commands (the lead mounts `eval_app` under the main CLI)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import typer
+
+from ..errors import SocraticError
+
+eval_app = typer.Typer(help="Evaluate predictions against annotations.", no_args_is_help=True)
+
+
+@eval_app.callback()
+def _group() -> None:
+    """Evaluate predictions against annotations."""  # keeps `vqa` a named sub-command
+
+
+@eval_app.command("vqa")
+def vqa(
+    annotations: Path = typer.Option(..., "--annotations", help="OK-VQA/VQAv2 annotations JSON"),
+    questions: Path = typer.Option(..., "--questions", help="OK-VQA/VQAv2 questions JSON"),
+    predictions: Path = typer.Option(..., "--predictions", help="JSONL lines or a JSON list of "
+                                     "{question_id, answer}"),
+    per_question: Path | None = typer.Option(None, "--per-question", help="write per-question results (JSONL)"),
+    allow_missing: bool = typer.Option(False, "--allow-missing", help="score questions without a prediction 0"),
+) -> None:
+    """Official VQA accuracy: overall and per answer type, in percent."""
+    from .vqa import evaluate_files
+
+    try:
+        res = evaluate_files(annotations, questions, predictions, allow_missing=allow_missing)
+    except SocraticError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for w in res.warnings:
+        typer.echo(f"warning: {w}", err=True)
+    typer.echo(res.report())
+    if per_question:
+        per_question.parent.mkdir(parents=True, exist_ok=True)
+        with open(per_question, "w", encoding="utf-8") as f:
+            for row in res.per_question:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())

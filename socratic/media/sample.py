@@ -1,0 +1,147 @@
+"""Small sample media built locally: espeak-ng speech and videos assembled from stills with ffmpeg.
+
+Nothing is downloaded. Used by the README's sample video, the examples and the tests.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import wave
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from ..errors import SocraticError
+
+AUDIO_RATE = 22050  # espeak-ng's native rate; the mixed narration track keeps it
+
+
+def _tool(name: str) -> str:
+    exe = shutil.which(name)
+    if not exe:
+        raise SocraticError(f"{name} is not installed (e.g. apt-get install {name})")
+    return exe
+
+
+def run_tool(args: Sequence[str], what: str) -> None:
+    """Run a media tool; a failure becomes a one-line SocraticError quoting its last stderr line."""
+    proc = subprocess.run([_tool(args[0]), *args[1:]], capture_output=True, text=True)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no error output"])[-1]
+        raise SocraticError(f"{args[0]} failed on {what}: {last}")
+
+
+def speak(text: str, path: str | Path, voice: str = "en", wpm: int = 150) -> Path:
+    """Speak `text` into a mono wav file with espeak-ng; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    run_tool(["espeak-ng", "-v", voice, "-s", str(int(wpm)), "-w", str(path), text], str(path))
+    return path
+
+
+def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
+    """Mono 16-bit wav → (float32 samples in [-1, 1], sample rate)."""
+    with wave.open(str(path), "rb") as w:
+        if w.getsampwidth() != 2:
+            raise SocraticError(f"{path}: expected 16-bit PCM wav")
+        data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768.0
+        if w.getnchannels() > 1:
+            data = data.reshape(-1, w.getnchannels()).mean(axis=1)
+        return data, w.getframerate()
+
+
+def write_wav(path: str | Path, samples: np.ndarray, rate: int) -> Path:
+    pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return Path(path)
+
+
+def _resample(x: np.ndarray, src: int, dst: int) -> np.ndarray:
+    if src == dst or len(x) == 0:
+        return x
+    n = int(round(len(x) * dst / src))
+    return np.interp(np.linspace(0, len(x) - 1, n), np.arange(len(x)), x).astype(np.float32)
+
+
+def scene_starts(scenes: Sequence[tuple[Any, str | None, float]]) -> list[float]:
+    """Start time (seconds) of each scene: the running sum of the scene lengths."""
+    return [float(s) for s in np.concatenate([[0.0], np.cumsum([sc[2] for sc in scenes])[:-1]])]
+
+
+def sample_images() -> dict[str, Image.Image]:
+    """scikit-image's bundled sample photographs, by name (no download)."""
+    from skimage import data
+
+    return {n: Image.fromarray(getattr(data, n)()).convert("RGB")
+            for n in ("coffee", "chelsea", "astronaut", "rocket")}
+
+
+def narration_track(scenes: Sequence[tuple[Any, str | None, float]], *, voice: str = "en", wpm: int = 150,
+                    rate: int = AUDIO_RATE) -> np.ndarray:
+    """One mono track as long as the video; scene i's narration starts at scene i's start time."""
+    total = sum(sc[2] for sc in scenes)
+    track = np.zeros(int(round(total * rate)), dtype=np.float32)
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (start, (_, text, seconds)) in enumerate(zip(scene_starts(scenes), scenes)):
+            if not text:
+                continue
+            speech, sr = read_wav(speak(text, Path(tmp) / f"say{i}.wav", voice, wpm))
+            speech = _resample(speech, sr, rate)
+            if len(speech) > seconds * rate:
+                raise SocraticError(f"scene {i}: narration lasts {len(speech) / rate:.1f} s, longer than the "
+                                    f"scene's {seconds} s; lengthen the scene or shorten the text")
+            a = int(round(start * rate))
+            track[a:a + len(speech)] += speech
+    return track
+
+
+def build_sample_video(out_path: str | Path, scenes: Sequence[tuple[Any, str | None, float]], *,
+                       fps: float = 10, size: tuple[int, int] = (320, 240), audio: bool = True,
+                       voice: str = "en", wpm: int = 150) -> Path:
+    """Assemble stills into an H.264 mp4, with an AAC narration track unless `audio=False`.
+
+    scenes: `(image, narration or None, seconds)`; image is a PIL image, an array or a file path. Each still is
+    centre-cropped to `size` (even width and height). Scene i is shown from `scene_starts(scenes)[i]` and its
+    narration is spoken from that same instant; a narration longer than its scene is an error.
+    """
+    if not scenes:
+        raise SocraticError("build_sample_video: no scenes given")
+    if size[0] % 2 or size[1] % 2:
+        raise SocraticError(f"build_sample_video: size {size} must have even width and height")
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        args: list[str] = ["ffmpeg", "-y", "-loglevel", "error"]
+        for i, (img, _, seconds) in enumerate(scenes):
+            still = _as_image(img)
+            png = Path(tmp) / f"scene{i}.png"
+            ImageOps.fit(still, size).save(png)
+            args += ["-loop", "1", "-framerate", str(fps), "-t", f"{seconds:.3f}", "-i", str(png)]
+        n = len(scenes)
+        if audio:
+            wav = write_wav(Path(tmp) / "narration.wav", narration_track(scenes, voice=voice, wpm=wpm), AUDIO_RATE)
+            args += ["-i", str(wav)]
+        graph = "".join(f"[{i}:v]" for i in range(n)) + f"concat=n={n}:v=1:a=0,format=yuv420p[v]"
+        args += ["-filter_complex", graph, "-map", "[v]"]
+        if audio:
+            args += ["-map", f"{n}:a", "-c:a", "aac", "-b:a", "64k"]
+        args += ["-c:v", "libx264", "-preset", "veryfast", "-r", str(fps), "-movflags", "+faststart", str(out_path)]
+        run_tool(args, str(out_path))
+    return out_path
+
+
+def _as_image(img: Any) -> Image.Image:
+    if isinstance(img, Image.Image):
+        return img.convert("RGB")
+    if isinstance(img, np.ndarray):
+        return Image.fromarray(img).convert("RGB")
+    with Image.open(img) as im:
+        return im.convert("RGB")

@@ -1,0 +1,287 @@
+"""Local causal LMs through transformers: a hub id (local cache), a local directory, or a GGUF file.
+
+A GGUF file is dequantised by transformers once, saved with save_pretrained under
+cache/models/<sha256 of the gguf>, and loaded from there afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import os
+import random
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from ..errors import SocraticError
+from ..paths import cache_dir
+from .base import LM, Completion
+from .loader import ModelSpec, backend, pick_device, pick_dtype
+from .packaged import sha256_file
+from .resolve import Weights, check_options, resolve_weights
+
+OPTIONS = {"device", "dtype", "chat", "batch_size"}
+
+
+@backend("lm", "transformers")
+def load_transformers_lm(spec: ModelSpec) -> "TransformersLM":
+    return TransformersLM.from_spec(spec)
+
+
+def converted_gguf(gguf: Path, sha: str | None = None) -> Path:
+    """A save_pretrained copy of `gguf` in the cache, converted on first use (temp dir, then rename)."""
+    sha = sha or sha256_file(gguf)
+    parent = cache_dir("models")
+    target = parent / sha
+    if (target / "CONVERTED").is_file():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tmp = Path(tempfile.mkdtemp(prefix=f".{sha[:12]}.", dir=parent))
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is shared
+    try:
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        if not getattr(tok, "chat_template", None):
+            tok.chat_template = _gguf_chat_template(gguf)
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        (tmp / "CONVERTED").write_text(f"{gguf.name}\n{sha}\n")
+        if target.exists():  # a partial copy from an interrupted older layout
+            shutil.rmtree(target, ignore_errors=True)
+        try:
+            os.replace(tmp, target)
+        except OSError:  # another process finished first
+            if not (target / "CONVERTED").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _gguf_chat_template(gguf: Path) -> str | None:
+    try:
+        from gguf import GGUFReader
+
+        field = GGUFReader(str(gguf)).fields.get("tokenizer.chat_template")
+        return bytes(field.parts[field.data[0]]).decode() if field else None
+    except Exception:  # the template is optional
+        return None
+
+
+def row_seed(seed: int, sample: int, prompt: str) -> int:
+    """Seed of one sampled row: independent of batching and of the other prompts in the call."""
+    h = hashlib.sha256(f"{seed}\0{sample}\0{prompt}".encode()).digest()
+    return int.from_bytes(h[:8], "little") & ((1 << 63) - 1)
+
+
+class TransformersLM(LM):
+    def __init__(self, model, tokenizer, *, model_id: str, fingerprint: str, device: torch.device,
+                 chat: bool = False, batch_size: int = 8):
+        self.model = model.to(device).eval()
+        self.tokenizer = tokenizer
+        self.model_id, self.fingerprint = model_id, fingerprint
+        self.device, self.chat, self.batch_size = device, chat, max(1, int(batch_size))
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token or tokenizer.convert_ids_to_tokens(0)
+        tokenizer.padding_side = "left"
+        self.eos_ids = _eos_ids(model, tokenizer)
+        params = inspect.signature(model.forward).parameters
+        self._keep_arg = "logits_to_keep" if "logits_to_keep" in params else None
+        self._max_pos = getattr(model.config, "max_position_embeddings", None) or getattr(
+            model.config, "n_positions", None)
+        self._lock = threading.Lock()
+        if chat and not getattr(tokenizer, "chat_template", None):
+            raise SocraticError(f"model {model_id!r} has no chat template; set `chat: false`", field="chat")
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec) -> "TransformersLM":
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        check_options(spec, OPTIONS)
+        o = spec.options
+        w: Weights = resolve_weights(spec)
+        device = pick_device(o.get("device"))
+        dtype = pick_dtype(o.get("dtype"), device)
+        kw = {"revision": w.revision, "local_files_only": w.local_files_only} if w.path is None else {}
+        target = w.target
+        if w.path is not None and w.path.is_file():
+            if w.path.suffix.lower() != ".gguf":
+                raise SocraticError(f"{w.path} is a file but not a .gguf; give a GGUF file or a model directory",
+                                    field=f"models.{spec.name}")
+            target = str(converted_gguf(w.path))
+        try:
+            tok = AutoTokenizer.from_pretrained(target, **kw)
+            model = AutoModelForCausalLM.from_pretrained(target, dtype=dtype, **kw)
+        except OSError as exc:
+            raise SocraticError(f"cannot load {w.label!r}: {exc}", field=f"models.{spec.name}") from None
+        return cls(model, tok, model_id=w.label, fingerprint=w.fingerprint, device=device,
+                   chat=bool(o.get("chat", False)), batch_size=int(o.get("batch_size", 8)))
+
+    # ---- encoding -------------------------------------------------------------------------------------
+    def encode_prompt(self, prompt: str) -> list[int]:
+        tok = self.tokenizer
+        if self.chat:
+            text = tok.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                           add_generation_prompt=True)
+            ids = tok(text, add_special_tokens=False)["input_ids"]
+        else:
+            ids = tok(prompt)["input_ids"]
+        if not ids:
+            if tok.bos_token_id is None:
+                raise SocraticError(f"empty prompt: {self.model_id!r} has no BOS token to start from")
+            ids = [tok.bos_token_id]
+        if self._max_pos and len(ids) >= self._max_pos:
+            raise SocraticError(f"prompt is {len(ids)} tokens; {self.model_id!r} takes at most {self._max_pos}")
+        return list(ids)
+
+    def _batch(self, seqs: list[list[int]]):
+        """Left-padded ids, attention mask and position ids."""
+        width = max(len(s) for s in seqs)
+        ids = torch.full((len(seqs), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for r, s in enumerate(seqs):
+            ids[r, width - len(s):] = torch.tensor(s, dtype=torch.long)
+            mask[r, width - len(s):] = 1
+        pos = (mask.cumsum(-1) - 1).clamp(min=0)
+        return ids.to(self.device), mask.to(self.device), pos.to(self.device)
+
+    def _forward(self, ids, mask, pos, past=None, keep: int | None = None):
+        kw = {self._keep_arg: keep} if (keep and self._keep_arg) else {}
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=past,
+                         use_cache=past is not None or keep == 1, **kw)
+        return out.logits.float(), out.past_key_values
+
+    # ---- generation -----------------------------------------------------------------------------------
+    def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 64, temperature: float = 0.0,
+                 top_p: float = 1.0, n: int = 1, stop: Sequence[str] = (), seed: int | None = None,
+                 logprobs: bool = False) -> list[list[Completion]]:
+        if n < 1 or temperature < 0 or not 0 < top_p <= 1 or max_new_tokens < 0:
+            raise SocraticError(f"bad decoding settings: n={n}, temperature={temperature}, top_p={top_p}, "
+                                f"max_new_tokens={max_new_tokens}")
+        if isinstance(stop, str):
+            stop = [stop]
+        stop = [s for s in stop if s]
+        prompts = list(prompts)
+        encoded = [self.encode_prompt(p) for p in prompts]
+        greedy = temperature == 0
+        if seed is None:
+            seed = random.randrange(1 << 62)
+        rows = [(i, j) for i in range(len(prompts)) for j in range(1 if greedy else n)]
+        rows.sort(key=lambda r: -len(encoded[r[0]]))  # similar lengths share a batch: less padding
+        done: dict[tuple[int, int], Completion] = {}
+        with self._lock, torch.inference_mode():
+            for b in range(0, len(rows), self.batch_size):
+                chunk = rows[b:b + self.batch_size]
+                gens = None
+                if not greedy:
+                    gens = [torch.Generator(device=self.device).manual_seed(row_seed(seed, j, prompts[i]))
+                            for i, j in chunk]
+                outs = self._decode([encoded[i] for i, _ in chunk], max_new_tokens, temperature, top_p, gens,
+                                    stop)
+                done.update(zip(chunk, outs))
+        if greedy:
+            return [[_copy(done[(i, 0)]) for _ in range(n)] for i in range(len(prompts))]
+        return [[done[(i, j)] for j in range(n)] for i in range(len(prompts))]
+
+    def _decode(self, seqs, max_new_tokens, temperature, top_p, gens, stop) -> list[Completion]:
+        B = len(seqs)
+        if self._max_pos:
+            max_new_tokens = min(max_new_tokens, self._max_pos - max(len(s) for s in seqs))
+        ids, mask, pos = self._batch(seqs)
+        out_ids: list[list[int]] = [[] for _ in range(B)]
+        out_lp: list[list[float]] = [[] for _ in range(B)]
+        finished = [False] * B
+        past = None
+        for _ in range(max_new_tokens):
+            logits, past = self._forward(ids, mask, pos, past, keep=1)
+            logits = logits[:, -1, :]
+            logp = logits.log_softmax(-1)
+            nxt = logits.argmax(-1) if gens is None else _sample(logits, temperature, top_p, gens)
+            chosen = logp.gather(1, nxt[:, None])[:, 0].tolist()
+            for r, t in enumerate(nxt.tolist()):
+                if finished[r]:
+                    continue
+                if t in self.eos_ids:
+                    finished[r] = True
+                    continue
+                out_ids[r].append(t)
+                out_lp[r].append(chosen[r])
+                if stop and _has_stop(self.tokenizer.decode(out_ids[r], skip_special_tokens=True), stop):
+                    finished[r] = True
+            if all(finished):
+                break
+            ids = nxt[:, None].masked_fill(torch.tensor(finished, device=self.device)[:, None],
+                                           self.tokenizer.pad_token_id)
+            mask = torch.cat([mask, mask.new_ones((B, 1))], dim=1)
+            pos = pos[:, -1:] + 1
+        return [self._completion(i, lp, stop) for i, lp in zip(out_ids, out_lp)]
+
+    def _completion(self, ids: list[int], lps: list[float], stop: Sequence[str]) -> Completion:
+        dec = self.tokenizer.decode
+        text = dec(ids, skip_special_tokens=True)
+        cut = min((text.find(s) for s in stop if s in text), default=-1)
+        if cut >= 0:
+            text = text[:cut]
+            keep = 0  # tokens that end at or before the stop string starts
+            while keep < len(ids) and len(dec(ids[:keep + 1], skip_special_tokens=True)) <= cut:
+                keep += 1
+            ids, lps = ids[:keep], lps[:keep]
+        return Completion(text=text, token_logprobs=list(lps), tokens=[dec([t]) for t in ids])
+
+    # ---- scoring --------------------------------------------------------------------------------------
+    def score(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[list[float]]:
+        """Log-probs of each continuation's tokens (prompt and continuation tokenised separately)."""
+        if len(prompts) != len(continuations):
+            raise SocraticError(f"score: {len(prompts)} prompts but {len(continuations)} continuations")
+        pairs = [(self.encode_prompt(p), self.tokenizer(c, add_special_tokens=False)["input_ids"])
+                 for p, c in zip(prompts, continuations)]
+        result: list[list[float]] = [[] for _ in pairs]
+        order = sorted((k for k in range(len(pairs)) if pairs[k][1]), key=lambda k: -sum(map(len, pairs[k])))
+        with self._lock, torch.inference_mode():
+            for b in range(0, len(order), self.batch_size):
+                chunk = order[b:b + self.batch_size]
+                seqs = [pairs[k][0] + pairs[k][1] for k in chunk]
+                keep = max(len(pairs[k][1]) for k in chunk) + 1
+                ids, mask, pos = self._batch(seqs)
+                logits, _ = self._forward(ids, mask, pos, keep=keep)
+                logp = logits[:, -keep:, :].log_softmax(-1)
+                for r, k in enumerate(chunk):
+                    cont = pairs[k][1]
+                    m = len(cont)  # token t of the continuation is predicted at column keep-1-m+t
+                    cols = logp[r, keep - 1 - m: keep - 1]
+                    target = torch.tensor(cont, device=cols.device)[:, None]
+                    result[k] = cols.gather(1, target)[:, 0].tolist()
+        return result
+
+
+def _sample(logits: torch.Tensor, temperature: float, top_p: float, gens) -> torch.Tensor:
+    probs = (logits / temperature).softmax(-1)
+    if top_p < 1:
+        sp, si = probs.sort(-1, descending=True)
+        sp = sp * ((sp.cumsum(-1) - sp) < top_p)  # smallest prefix with mass >= top_p; first always kept
+        probs = torch.zeros_like(probs).scatter(-1, si, sp)
+    return torch.cat([torch.multinomial(probs[r], 1, generator=g) for r, g in enumerate(gens)])
+
+
+def _has_stop(text: str, stop: Sequence[str]) -> bool:
+    return any(s in text for s in stop)
+
+
+def _copy(c: Completion) -> Completion:
+    return Completion(c.text, list(c.token_logprobs), list(c.tokens))
+
+
+def _eos_ids(model, tokenizer) -> set[int]:
+    ids = set()
+    for v in (tokenizer.eos_token_id, getattr(getattr(model, "generation_config", None), "eos_token_id", None)):
+        if isinstance(v, int):
+            ids.add(v)
+        elif isinstance(v, (list, tuple)):
+            ids.update(int(x) for x in v)
+    return ids

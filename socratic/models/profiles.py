@@ -1,0 +1,33 @@
+"""Profiles: whole-family swaps of model specs, e.g. `--profile offline` runs any pipeline on packaged weights."""
+
+from __future__ import annotations
+
+from ..errors import SocraticError
+from .loader import ModelSpec
+
+# Options kept from the original spec when a profile swaps its weights (how to run, not what to run).
+_KEPT = {"lm": ("device", "dtype", "batch_size", "chat"), "alm": ("device", "compute_type", "beam_size")}
+
+OFFLINE_PROFILE: dict[str, dict] = {
+    "lm": {"backend": "transformers", "packaged": "smollm2-135m-instruct"},
+    "alm": {"backend": "faster_whisper", "packaged": "whisper-base-ct2"},
+}
+
+PROFILES: dict[str, dict[str, dict]] = {"offline": OFFLINE_PROFILE}
+
+
+def apply_profile(specs: dict[str, ModelSpec], profile: str) -> dict[str, ModelSpec]:
+    """`specs` with every model of a family the profile covers replaced by the profile's spec."""
+    if profile not in PROFILES:
+        raise SocraticError(f"unknown profile {profile!r} (one of {sorted(PROFILES)})", field="profile")
+    table = PROFILES[profile]
+    out: dict[str, ModelSpec] = {}
+    for name, spec in specs.items():
+        swap = table.get(spec.family)
+        if swap is None:
+            out[name] = spec
+            continue
+        opts = {k: v for k, v in swap.items() if k != "backend"}
+        opts.update({k: spec.options[k] for k in _KEPT.get(spec.family, ()) if k in spec.options})
+        out[name] = ModelSpec.from_dict(name, {"family": spec.family, "backend": swap["backend"], **opts})
+    return out

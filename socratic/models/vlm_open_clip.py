@@ -1,0 +1,241 @@
+"""CLIP through open_clip: pretrained tags, local checkpoints, or seeded random weights for tests."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import ModelNotFound, SocraticError
+from ..paths import cache_dir
+from .base import VLM
+from .loader import ModelSpec, backend, pick_device, pick_dtype
+
+OPTIONS = {"name", "pretrained", "path", "random_init", "seed", "config", "device", "dtype", "batch_size",
+           "quick_gelu", "cache_dir"}
+_PRECISION = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
+
+
+def _sha256_file(path: Path) -> str:
+    """Checksum of a checkpoint, remembered per (path, size, mtime) so big files are hashed once."""
+    st = path.stat()
+    memo = cache_dir("checksums") / (hashlib.sha256(str(path).encode()).hexdigest()[:32] + ".json")
+    stamp = [str(path), st.st_size, st.st_mtime_ns]
+    try:
+        saved = json.loads(memo.read_text())
+        if saved["stamp"] == stamp:
+            return saved["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    _atomic_write(memo, json.dumps({"stamp": stamp, "sha256": h.hexdigest()}).encode())
+    return h.hexdigest()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _dir_digest(folder: Path) -> str:
+    files = sorted(f for f in folder.iterdir() if f.is_file())
+    return "files=" + hashlib.sha256("".join(f"{f.name}:{_sha256_file(f)};" for f in files).encode()).hexdigest()
+
+
+def register_config(config: dict[str, Any]) -> str:
+    """Register a custom model config with open_clip under a name derived from its content."""
+    import open_clip
+
+    if not isinstance(config, dict) or "embed_dim" not in config or "vision_cfg" not in config \
+            or "text_cfg" not in config:
+        raise SocraticError("config must be a mapping with embed_dim, vision_cfg and text_cfg", field="config")
+    blob = json.dumps(config, sort_keys=True)
+    name = "socratic-custom-" + hashlib.sha256(blob.encode()).hexdigest()[:12]
+    if name not in open_clip.list_models():
+        path = cache_dir("open_clip_configs") / f"{name}.json"
+        if not path.exists():
+            _atomic_write(path, blob.encode())
+        open_clip.add_model_config(path)
+    return name
+
+
+@backend("vlm", "open_clip")
+class OpenClipVLM(VLM):
+    """CLIP via open_clip. Weights: exactly one of `pretrained` (a tag such as openai), `path` (a local
+    checkpoint file) or `random_init: true` (+ `seed`); a `local-dir:`/`hf-hub:` name brings its own.
+    Architecture: `name` (ViT-L-14, ...) or `config` (a custom open_clip config mapping).
+    Also: device, dtype, batch_size (32), quick_gelu, cache_dir (open_clip's download folder)."""
+
+    def __init__(self, spec: ModelSpec | None = None, **options: Any):
+        import open_clip
+
+        opts = {**(spec.options if spec else {}), **options}
+        where = f"models.{spec.name}" if spec else "vlm"
+        unknown = sorted(set(opts) - OPTIONS)
+        if unknown:
+            raise SocraticError(f"unknown open_clip option(s) {unknown} (known: {sorted(OPTIONS)})", field=where)
+        name, config = self._architecture(opts, where)
+        schema = name.split(":", 1)[0] if name.startswith(("local-dir:", "hf-hub:")) else None
+        pretrained, path, random_init = opts.get("pretrained"), opts.get("path"), bool(opts.get("random_init"))
+        given = [k for k in ("pretrained", "path", "random_init") if opts.get(k) not in (None, False)]
+        if schema and set(given) & {"pretrained", "path"}:
+            raise SocraticError(f"a {schema}: name brings its own weights: drop {given}", field=where)
+        if not schema and len(given) != 1:
+            raise ModelNotFound("give exactly one of `pretrained` (a tag such as openai), `path` (a local "
+                                "checkpoint file) or `random_init: true`", field=where)
+        self.name = name
+        self.seed = int(opts.get("seed", 0))
+        self.batch_size = int(opts.get("batch_size", 32))
+        if self.batch_size < 1:
+            raise SocraticError("batch_size must be >= 1", field=f"{where}.batch_size")
+        self.device = pick_device(opts.get("device"))
+        self.dtype = pick_dtype(opts.get("dtype"), self.device)
+        kwargs = dict(precision=_PRECISION[self.dtype], device=self.device,
+                      force_quick_gelu=bool(opts.get("quick_gelu", False)), cache_dir=opts.get("cache_dir"))
+        label = "custom" if config is not None else name
+        if random_init:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.seed)
+                model, preprocess = self._create(name, None, {**kwargs, "pretrained_text": False}, where,
+                                                 load_weights=False)
+            arch = open_clip.get_model_config(name) if schema is None else name
+            digest = hashlib.sha256(json.dumps(arch, sort_keys=True).encode()).hexdigest()[:16]
+            weights, tag = f"random:seed={self.seed}:config={digest}", f"random-seed{self.seed}"
+        elif path is not None:
+            p = Path(str(path)).expanduser()
+            if not p.is_file():
+                raise ModelNotFound(f"checkpoint not found: {p}", field=f"{where}.path")
+            model, preprocess = self._create(name, str(p), kwargs, f"{where}.path")
+            weights, tag = f"sha256={_sha256_file(p)}", p.name
+        elif schema == "local-dir":
+            model, preprocess = self._create(name, None, kwargs, where)
+            weights, tag = _dir_digest(Path(name.split(":", 1)[1])), "local"
+        else:
+            model, preprocess = self._create(name, pretrained, kwargs, where)
+            weights, tag = f"pretrained={pretrained}", str(pretrained or "hub")
+        self.model_id = f"open_clip/{label}/{tag}"
+        self.fingerprint = f"open_clip:{name}:{weights}"
+        if random_init:
+            self.warnings = (f"vlm '{self.model_id}' has RANDOM weights: its visual labels are meaningless",)
+        self.model = model.eval()
+        self.preprocess = preprocess
+        self.tokenizer = open_clip.get_tokenizer(name)
+        self.logit_scale = float(model.logit_scale.detach().float().exp())
+        self._vocab_memo: dict[str, torch.Tensor] = {}
+        with torch.inference_mode():
+            probe = self.model.encode_text(self.tokenizer([""]).to(self.device))
+        self.embed_dim = int(probe.shape[-1])
+
+    @staticmethod
+    def _architecture(opts: dict[str, Any], where: str) -> tuple[str, dict | None]:
+        import open_clip
+
+        config, name = opts.get("config"), opts.get("name")
+        if config is not None:
+            if name is not None:
+                raise SocraticError("give either `name` or `config`, not both", field=where)
+            return register_config(config), config
+        if not name or not isinstance(name, str):
+            raise SocraticError("missing `name` (an open_clip model name such as ViT-L-14)", field=where)
+        if name.startswith(("local-dir:", "hf-hub:")):
+            return name, None
+        name = name.replace("/", "-")  # ViT-L/14 -> ViT-L-14
+        if name not in open_clip.list_models():
+            raise SocraticError(f"unknown open_clip model {name!r} (see open_clip.list_models())",
+                                field=f"{where}.name")
+        return name, None
+
+    @staticmethod
+    def _create(name: str, pretrained: str | None, kwargs: dict, where: str, load_weights: bool = True):
+        import open_clip
+
+        try:
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                name, pretrained=pretrained, load_weights=load_weights, **kwargs)
+        except Exception as exc:  # open_clip raises several types: network, unknown tag, bad checkpoint
+            what = f"{name}/{pretrained}" if pretrained else name
+            raise ModelNotFound(
+                f"cannot load open_clip weights {what}: {exc}. Without a network, download them once elsewhere "
+                f"(they land in the Hugging Face cache) or set `path:` to a local checkpoint file; "
+                f"`random_init: true` gives random weights for a test run", field=where) from None
+        return model, preprocess
+
+    # -- embeddings ---------------------------------------------------------------------------------
+    def _pixels(self, image: Any) -> torch.Tensor:
+        from PIL import Image
+
+        if isinstance(image, torch.Tensor):
+            if image.dim() != 3:
+                raise SocraticError(f"a preprocessed image tensor must be (C, H, W), got {tuple(image.shape)}")
+            return image
+        if isinstance(image, (str, Path)):
+            with Image.open(image) as im:
+                image = im.convert("RGB")
+        if not isinstance(image, Image.Image):
+            raise SocraticError(f"expected a PIL image or a tensor, got {type(image).__name__}")
+        return self.preprocess(image.convert("RGB") if image.mode != "RGB" else image)
+
+    def _run(self, items: Sequence[Any], prepare, encode) -> torch.Tensor:
+        chunks = []
+        with torch.inference_mode():
+            for i in range(0, len(items), self.batch_size):
+                batch = prepare(items[i:i + self.batch_size])
+                chunks.append(F.normalize(encode(batch).float(), dim=-1))
+        if not chunks:
+            return torch.empty(0, self.embed_dim, device=self.device)
+        return torch.cat(chunks)
+
+    def encode_images(self, images: Sequence[Any]) -> torch.Tensor:
+        if isinstance(images, torch.Tensor) and images.dim() == 4:
+            images = list(images)
+
+        def prepare(batch):
+            return torch.stack([self._pixels(im) for im in batch]).to(self.device, self.dtype)
+
+        return self._run(list(images), prepare, self.model.encode_image)
+
+    def encode_texts(self, texts: Sequence[str]) -> torch.Tensor:
+        texts = list(texts)
+        if not all(isinstance(t, str) for t in texts):
+            raise SocraticError("texts to encode must be strings")
+        return self._run(texts, lambda batch: self.tokenizer(batch).to(self.device), self.model.encode_text)
+
+    def encode_vocab(self, texts: Sequence[str]) -> torch.Tensor:
+        """encode_texts for a fixed vocabulary, cached on disk (and in memory) per model and text list."""
+        texts = list(texts)
+        key = hashlib.sha256(json.dumps([self.fingerprint, texts]).encode()).hexdigest()
+        if key in self._vocab_memo:
+            return self._vocab_memo[key]
+        path = cache_dir("text_embeddings") / f"{key}.npy"
+        emb = None
+        if path.exists():
+            try:
+                arr = np.load(path, allow_pickle=False)
+                if arr.shape == (len(texts), self.embed_dim) and arr.dtype == np.float32 and np.isfinite(arr).all():
+                    emb = torch.from_numpy(arr).to(self.device)
+            except (OSError, ValueError, EOFError):
+                emb = None  # corrupted: recompute below
+        if emb is None:
+            emb = self.encode_texts(texts)
+            buf = io.BytesIO()
+            np.save(buf, emb.cpu().numpy().astype(np.float32), allow_pickle=False)
+            _atomic_write(path, buf.getvalue())
+        self._vocab_memo[key] = emb
+        return emb

@@ -1,0 +1,138 @@
+"""Egocentric video: speech attached to key frames, the timestamped world-state log, and video search.
+
+A log line per key frame reads
+    [00:12] place: kitchen | objects: kettle, mug | activity: making coffee | heard: "I'll make coffee"
+with the `heard` part left out when nothing was heard near that frame.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from typing import Any
+
+from ..context import Context
+from ..errors import SocraticError
+from ..models.base import LM, VLM
+from ..node import node
+from ..types import Image, Prompt
+from .text import fill
+
+
+def clock(t: float) -> str:
+    """Seconds → `MM:SS` (or `H:MM:SS` from one hour on), rounded down."""
+    s = max(0, int(t))
+    h, m, s = s // 3600, s % 3600 // 60, s % 60
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+def _labels(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    return [str(v) for v in value if str(v).strip()]
+
+
+def format_line(entry: dict[str, Any]) -> str:
+    parts = [f"[{clock(entry['t'])}] place: {entry['place']}", f"objects: {', '.join(entry['objects'])}",
+             f"activity: {entry['activity']}"]
+    if entry.get("heard"):
+        parts.append(f'heard: "{entry["heard"]}"')
+    return " | ".join(parts)
+
+
+def _check_lengths(**lists: list[Any] | None) -> int:
+    sizes = {k: len(v) for k, v in lists.items() if v is not None}
+    if len(set(sizes.values())) > 1:
+        raise SocraticError("inputs have different lengths: " + ", ".join(f"{k}={n}" for k, n in sizes.items()))
+    return next(iter(sizes.values()), 0)
+
+
+@node("attach_speech", outputs={"heard": list[str]})
+def attach_speech(timestamps: list[float], segments: list[Any]) -> list[str]:
+    """Per key frame, the speech heard during its interval.
+
+    Key frame i covers [t_i, t_{i+1}) (the last one runs to the end). A segment goes, whole, to the frame
+    whose interval contains the segment's start; a segment starting before the first frame goes to it.
+    Several segments on one frame are joined with spaces, in order."""
+    if any(b < a for a, b in zip(timestamps, timestamps[1:])):
+        raise SocraticError("timestamps must be in increasing order", field="timestamps")
+    heard: list[list[str]] = [[] for _ in timestamps]
+    if not timestamps:
+        return []
+    for seg in sorted(segments, key=lambda s: float(s["start"])):
+        text = str(seg.get("text", "")).strip()
+        if text:
+            i = max(0, bisect.bisect_right(timestamps, float(seg["start"])) - 1)
+            heard[i].append(text)
+    return [" ".join(h) for h in heard]
+
+
+@node("world_state_log", outputs={"log": list[Any], "lines": str})
+def world_state_log(timestamps: list[float], places: list[Any], objects: list[Any], activities: list[str],
+                    heard: list[str] | None = None, *, place_sep: str = " or ") -> dict:
+    """One entry per key frame: {t, place, objects, activity, heard} and its human-readable line.
+
+    `places` / `objects` hold per frame a label or a ranked list of labels (e.g. a mapped clip_classify);
+    several places are joined with `place_sep`."""
+    n = _check_lengths(timestamps=timestamps, places=places, objects=objects, activities=activities, heard=heard)
+    log = []
+    for i in range(n):
+        log.append({"t": float(timestamps[i]), "place": place_sep.join(_labels(places[i])),
+                    "objects": _labels(objects[i]), "activity": str(activities[i]).strip(),
+                    "heard": (heard[i] if heard else "").strip()})
+    return {"log": log, "lines": "\n".join(format_line(e) for e in log)}
+
+
+@node("clean_phrases", outputs={"phrases": list[str]})
+def clean_phrases(texts: list[str], *, fallback: str = "looking around") -> list[str]:
+    """LM candidates → unique phrases without surrounding quotes or end punctuation, in order.
+    When none is left (all empty), `[fallback]`, so a reranker always has a candidate."""
+    out: list[str] = []
+    for t in texts:
+        p = " ".join(str(t).split()).strip("\"'`.,;:!?").strip()
+        if p and p.lower() not in (o.lower() for o in out):
+            out.append(p)
+    return out or [fallback]
+
+
+_SPLIT = re.compile(r"[,;\n]|\band\b")
+
+
+def parse_entities(text: str, limit: int = 8) -> list[str]:
+    """An LM's comma-separated list → clean, unique phrases (quotes, numbering and end punctuation removed)."""
+    out: list[str] = []
+    for part in _SPLIT.split(text):
+        p = re.sub(r"^\s*(?:\d+[.)]|[-*•])\s*", "", part).strip().strip("\"'`.:!?").strip()
+        if p and p.lower() not in (o.lower() for o in out):
+            out.append(p)
+    return out[:limit]
+
+
+@node("video_search", outputs={"lines": str, "entities": list[str], "indices": list[int]})
+def video_search(question: str, frames: list[Image], log: list[Any], enabled: bool = True, *, lm: LM, vlm: VLM,
+                 template: Prompt, clip_template: str = "Photo of a {}.", top_k: int = 3, window: int = 0,
+                 max_new_tokens: int = 24, ctx: Context) -> dict:
+    """Only the part of the log relevant to `question` ("video search", for long videos).
+
+    The LM lists the question's entities (`template` with `{question}`, greedy); CLIP scores every frame
+    against each entity (`clip_template`); a frame's score is its best entity's cosine. The `top_k` best
+    frames, each with `window` neighbours on both sides, give the log lines, in time order. With `enabled`
+    false, or `top_k` ≥ the number of frames, every line is kept and no model is called. When the LM names no
+    entity, the question itself is the query."""
+    n = _check_lengths(frames=frames, log=log)
+    if top_k < 1:
+        raise SocraticError(f"top_k must be ≥ 1, got {top_k}", field="top_k")
+    if not enabled or top_k >= n:
+        return {"lines": "\n".join(format_line(e) for e in log), "entities": [], "indices": list(range(n))}
+    reply = lm.generate([fill(template, {"question": question})], max_new_tokens=max_new_tokens, temperature=0.0,
+                        stop=["\n"], seed=ctx.node_seed())[0][0].text
+    entities = parse_entities(reply)
+    if not entities:
+        ctx.warn(f"video_search: the LM named no entity in {reply!r}; searching with the whole question")
+    queries = [clip_template.format(e) for e in entities] or [question]
+    scores = (vlm.encode_images(frames) @ vlm.encode_texts(queries).T).max(dim=1).values
+    best = scores.topk(min(top_k, n)).indices.tolist()
+    keep = sorted({j for i in best for j in range(max(0, i - window), min(n, i + window + 1))})
+    return {"lines": "\n".join(format_line(log[i]) for i in keep), "entities": entities, "indices": keep}

@@ -1,0 +1,77 @@
+"""Language nodes: fill a prompt template, generate with an LM, pick and join."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..context import Context
+from ..errors import SocraticError
+from ..models.base import LM
+from ..node import node
+from ..types import Prompt
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def placeholders(template: str) -> list[str]:
+    return list(dict.fromkeys(_PLACEHOLDER.findall(template)))
+
+
+def fill(template: str, values: dict[str, Any], *, sep: str = ", ") -> str:
+    """Replace each `{name}`; a list value is joined with `sep`. Other braces are left alone."""
+
+    def sub(m: re.Match) -> str:
+        v = values[m.group(1)]
+        return sep.join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+
+    missing = [p for p in placeholders(template) if p not in values]
+    if missing:
+        raise SocraticError(f"template needs {', '.join(missing)}, which are not wired as inputs")
+    return _PLACEHOLDER.sub(sub, template)
+
+
+def _check_prompt(params: dict[str, Any], ports: set[str]) -> list[str]:
+    template = params.get("template")
+    if not isinstance(template, str):
+        return []
+    need = set(placeholders(template))
+    problems = [f"template placeholder '{{{p}}}' has no input wired" for p in sorted(need - ports)]
+    problems += [f"input '{p}' is not used by the template" for p in sorted(ports - need)]
+    return problems
+
+
+@node("prompt", outputs={"text": str}, check=_check_prompt)
+def prompt(*, template: Prompt, sep: str = ", ", **fields: Any) -> str:
+    """Fill `{placeholders}` in a template (inline or a prompts/ file) from the wired inputs."""
+    return fill(template, fields, sep=sep)
+
+
+@node("lm_generate", outputs={"texts": list[str], "text": str}, batched=True)
+def lm_generate(prompt: str, *, lm: LM, n: int = 1, temperature: float = 0.0, top_p: float = 1.0,
+                max_new_tokens: int = 64, stop: list[str] | None = None, strip: bool = True,
+                ctx: Context) -> dict[str, list[Any]]:
+    """n completions per prompt (temperature 0 = greedy); `text` is the first one."""
+    if n < 1:
+        raise SocraticError(f"n must be ≥ 1, got {n}", field="n")
+    for i, p in enumerate(prompt):
+        if not isinstance(p, str) or not p.strip():
+            raise SocraticError(f"prompt {i} is empty", field="prompt")
+    outs = lm.generate(list(prompt), max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, n=n,
+                       stop=list(stop or []), seed=ctx.node_seed())
+    texts = [[c.text.strip() if strip else c.text for c in row] for row in outs]
+    return {"texts": texts, "text": [row[0] for row in texts]}
+
+
+@node("pick", outputs={"item": Any})
+def pick(items: list[Any], *, index: int = 0) -> Any:
+    """One element of a list (negative indexes count from the end)."""
+    if not -len(items) <= index < len(items):
+        raise SocraticError(f"index {index} out of range for {len(items)} items", field="index")
+    return items[index]
+
+
+@node("join", outputs={"text": str})
+def join(items: list[Any], *, sep: str = ", ", limit: int | None = None) -> str:
+    """Join items as text, optionally only the first `limit`."""
+    return sep.join(map(str, items[:limit] if limit else items))

@@ -1,0 +1,29 @@
+"""Where things live: the cache root, the repository's prompts/ and pipelines/, shipped vocabularies."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_DIR = PACKAGE_DIR.parent
+VOCAB_DIR = PACKAGE_DIR / "vocab"
+
+
+def cache_root() -> Path:
+    """`$SOCRATIC_CACHE`, else `~/.cache/socratic`."""
+    root = Path(os.environ.get("SOCRATIC_CACHE") or Path.home() / ".cache" / "socratic")
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def cache_dir(*parts: str) -> Path:
+    d = cache_root().joinpath(*parts)
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def prompt_search_path(base: Path | None = None) -> list[Path]:
+    """Where a relative prompt file is looked for: beside the YAML, the working dir, the repo's prompts/."""
+    dirs = [base] if base else []
+    return dirs + [Path.cwd(), REPO_DIR, REPO_DIR / "prompts"]

@@ -1,0 +1,226 @@
+"""Check a pipeline before anything runs; report every problem with file, line and node."""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from .errors import SocraticError, ValidationError
+from .models.loader import ModelSpec
+from .node import NodeType, port_type
+from .paths import prompt_search_path
+from .pipeline import Pipeline, parse_ref, split_index
+from .registry import get_node_type, node_types
+from .types import Prompt, compatible, item_type, list_of, parse_type, type_name
+
+
+@dataclass
+class Plan:
+    """A validated pipeline: execution order, node types, resolved params and port types."""
+
+    pipeline: Pipeline
+    order: list[str]
+    types: dict[str, NodeType]
+    params: dict[str, dict[str, Any]]
+    input_types: dict[str, Any]
+    models: dict[str, ModelSpec]
+
+    def output_type(self, node: str, output: str) -> Any:
+        t = self.types[node].outputs[output]
+        return list_of(t) if self.pipeline.nodes[node].map else t
+
+
+def load_prompt(value: Any, base: Path | None) -> str:
+    """Inline text, or `{file: path}` looked up beside the YAML, in the working dir, then the repo."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and set(value) == {"file"}:
+        rel = Path(str(value["file"]))
+        candidates = [rel] if rel.is_absolute() else [d / rel for d in prompt_search_path(base)]
+        for c in candidates:
+            if c.is_file():
+                return c.read_text(encoding="utf-8")
+        raise SocraticError(f"prompt file not found: {rel}")
+    raise SocraticError("a prompt is inline text or {file: path}")
+
+
+_SIMPLE = (int, float, bool, str)
+
+
+def _param_ok(value: Any, ann: Any) -> bool:
+    if ann in _SIMPLE:
+        if ann is float:
+            return isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ann is int:
+            return isinstance(value, int) and not isinstance(value, bool)
+        return isinstance(value, ann)
+    if typing.get_origin(ann) is list:
+        return isinstance(value, list)
+    return True
+
+
+def validate(p: Pipeline, *, raise_on_error: bool = True) -> Plan:
+    problems: list[SocraticError] = list(p.load_problems)
+    file = p.source or "<pipeline>"
+    base = Path(p.source).resolve().parent if p.source else None
+
+    def problem(msg: str, key: str | None = None, node: str | None = None, fld: str | None = None) -> None:
+        line = p.lines.get(key) if key else None
+        if line is None and node:
+            line = p.lines.get(f"nodes.{node}")
+        problems.append(SocraticError(msg, file=file, line=line, node=node, field=fld))
+
+    # models
+    models: dict[str, ModelSpec] = {}
+    for name, spec in p.models.items():
+        try:
+            models[name] = ModelSpec.from_dict(name, spec)
+        except SocraticError as exc:
+            problem(exc.message, f"models.{name}", fld=exc.field or f"models.{name}")
+
+    # inputs
+    input_types: dict[str, Any] = {}
+    for name, spec in p.inputs.items():
+        try:
+            input_types[name] = parse_type(spec.type)
+        except KeyError:
+            problem(f"unknown type '{spec.type}'", f"inputs.{name}", fld=f"inputs.{name}")
+            input_types[name] = Any
+
+    # node types and params
+    types: dict[str, NodeType] = {}
+    params: dict[str, dict[str, Any]] = {}
+    for name, ns in p.nodes.items():
+        if name == "inputs":
+            problem("'inputs' is reserved and cannot name a node", node=name)
+        nt = get_node_type(ns.type)
+        if nt is None:
+            known = ", ".join(sorted(node_types()))
+            problem(f"unknown node type '{ns.type}' (known: {known})", node=name)
+            continue
+        types[name] = nt
+        resolved: dict[str, Any] = {}
+        for key, value in ns.params.items():
+            where = f"nodes.{name}.params.{key}"
+            if key not in nt.params:
+                problem(f"unknown param '{key}' for {ns.type} (has: {', '.join(nt.params) or 'none'})", where,
+                        node=name, fld=key)
+                continue
+            param = nt.params[key]
+            if param.model_family:
+                if value not in p.models:
+                    problem(f"unknown model reference '{value}' (models: {', '.join(p.models) or 'none'})", where,
+                            node=name, fld=key)
+                elif name in types and value in models and models[value].family != param.model_family:
+                    problem(f"model '{value}' is a {models[value].family}, this param needs a {param.model_family}",
+                            where, node=name, fld=key)
+            elif param.type is Prompt:
+                try:
+                    value = load_prompt(value, base)
+                except SocraticError as exc:
+                    problem(exc.message, where, node=name, fld=key)
+            elif not _param_ok(value, param.type):
+                problem(f"expected {type_name(param.type)}, got {type(value).__name__} {value!r}", where,
+                        node=name, fld=key)
+            resolved[key] = value
+        for key, param in nt.params.items():
+            if param.required and key not in ns.params:
+                problem(f"missing required param '{key}'", f"nodes.{name}", node=name, fld=key)
+            elif key not in resolved and not param.required:
+                resolved[key] = param.default
+        params[name] = resolved
+        for m in ns.map:
+            if port_type(nt, m) is None or m not in ns.inputs:
+                problem(f"map names '{m}', which is not an input of {ns.type}", f"nodes.{name}", node=name, fld=m)
+
+    # wiring and types
+    def source_type(ref: str, key: str, node: str | None, fld: str | None) -> Any:
+        t = _source_type(ref, key, node, fld)
+        if t is not None and split_index(ref)[1] is not None:
+            inner = item_type(t)
+            if inner is None:
+                problem(f"'{ref}' indexes {type_name(t)}, which is not a list", key, node=node, fld=fld)
+                return None
+            return inner
+        return t
+
+    def _source_type(ref: str, key: str, node: str | None, fld: str | None) -> Any:
+        head, tail = parse_ref(ref)
+        if head == "inputs":
+            if tail not in p.inputs:
+                problem(f"unknown pipeline input '{tail}' in '{ref}'", key, node=node, fld=fld)
+                return None
+            return input_types.get(tail, Any)
+        if head not in p.nodes:
+            problem(f"'{ref}' names no node or pipeline input", key, node=node, fld=fld)
+            return None
+        if head not in types:
+            return None
+        outs = types[head].outputs
+        if tail is None:
+            if len(outs) != 1:
+                problem(f"'{ref}': node '{head}' has several outputs ({', '.join(outs)}); name one", key, node=node,
+                        fld=fld)
+                return None
+            tail = next(iter(outs))
+        if tail not in outs:
+            problem(f"node '{head}' has no output '{tail}' (has: {', '.join(outs)})", key, node=node, fld=fld)
+            return None
+        t = outs[tail]
+        return list_of(t) if p.nodes[head].map else t
+
+    for name, ns in p.nodes.items():
+        nt = types.get(name)
+        if nt is None:
+            continue
+        for port, ref in ns.inputs.items():
+            key = f"nodes.{name}.inputs.{port}"
+            want = port_type(nt, port)
+            if want is None:
+                problem(f"unknown input '{port}' for {ns.type} (has: {', '.join(nt.inputs) or 'none'})", key,
+                        node=name, fld=port)
+                continue
+            src = source_type(ref, key, name, port)
+            if src is None:
+                continue
+            if port in ns.map:
+                inner = item_type(src)
+                if inner is None:
+                    problem(f"mapped input '{port}' needs a list, '{ref}' gives {type_name(src)}", key, node=name,
+                            fld=port)
+                    continue
+                src = inner
+            if not compatible(src, want):
+                problem(f"type mismatch: '{ref}' gives {type_name(src)}, input '{port}' takes {type_name(want)}",
+                        key, node=name, fld=port)
+        for port, spec in nt.inputs.items():
+            if spec.required and port not in ns.inputs:
+                problem(f"required input '{port}' is not connected", f"nodes.{name}", node=name, fld=port)
+        if nt.check:
+            for msg in nt.check(params.get(name, {}), set(ns.inputs)):
+                problem(msg, f"nodes.{name}", node=name)
+
+    for name, ref in p.outputs.items():
+        source_type(ref, f"outputs.{name}", None, f"outputs.{name}")
+    if not p.outputs:
+        problem("the pipeline declares no outputs", None, fld="outputs")
+
+    # cycles
+    g = p.graph()
+    order: list[str] = []
+    try:
+        cycle = nx.find_cycle(g)
+        path = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
+        problem(f"cycle: {path}", f"nodes.{cycle[0][0]}", node=cycle[0][0])
+    except nx.NetworkXNoCycle:
+        order = [n for n in nx.topological_sort(g) if n in p.nodes]
+
+    if problems and raise_on_error:
+        raise ValidationError(problems)
+    plan = Plan(p, order, types, params, input_types, models)
+    plan.problems = problems  # type: ignore[attr-defined]
+    return plan

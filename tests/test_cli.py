@@ -1,0 +1,108 @@
+"""The CLI as a user runs it: exit codes, one-line errors, outputs, graph, dataset resume."""
+
+import json
+
+import pytest
+
+PIPE = """\
+name: greet
+inputs:
+  name: {type: text}
+  names: {type: texts, default: [ada, alan]}
+nodes:
+  hello:
+    type: prompt
+    params: {template: "Hello, {who}!"}
+    inputs: {who: inputs.name}
+  many:
+    type: prompt
+    map: [who]
+    params: {template: "Hi {who}"}
+    inputs: {who: inputs.names}
+  joined:
+    type: join
+    params: {sep: " / "}
+    inputs: {items: many.text}
+outputs:
+  greeting: hello.text
+  all: joined.text
+"""
+
+
+@pytest.fixture
+def pipe(tmp_path):
+    f = tmp_path / "greet.yaml"
+    f.write_text(PIPE)
+    return f
+
+
+def _one_line_error(proc):
+    err = proc.stderr.strip()
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr and len(err.splitlines()) == 1, proc.stderr
+    return err
+
+
+def test_run_prints_outputs_and_writes_file(run_cli, pipe, tmp_path):
+    proc = run_cli("run", pipe, "--input", "name=Grace", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["outputs"] == {"greeting": "Hello, Grace!", "all": "Hi ada / Hi alan"}
+    out = tmp_path / "res" / "out.json"
+    proc = run_cli("run", pipe, "-i", "name=Bo", "--out", out, "--trace", tmp_path / "trace.json")
+    assert proc.returncode == 0, proc.stderr
+    saved = json.loads(out.read_text())
+    assert saved["outputs"]["greeting"] == "Hello, Bo!" and saved["trace"]["nodes"][0]["node"] == "hello"
+    assert json.loads((tmp_path / "trace.json").read_text())["nodes"]
+
+
+def test_transcript_shows_the_language(run_cli, pipe):
+    proc = run_cli("run", pipe, "-i", "name=Kay", "--transcript", "--no-progress")
+    assert proc.returncode == 0
+    assert "── hello [prompt]" in proc.stdout and "→ text: Hello, Kay!" in proc.stdout
+
+
+def test_python_dash_m_equals_console_script(run_cli, pipe):
+    proc = run_cli("validate", pipe)
+    assert proc.returncode == 0 and "ok:" in proc.stdout
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("nodes: [unclosed\n", "invalid YAML"),
+    ("inputs: {t: text}\nnodes:\n  a: {type: nope}\noutputs: {o: a.x}\n", "unknown node type 'nope'"),
+    ("inputs: {t: text}\nnodes:\n  a: {type: join, inputs: {items: b.text}}\n"
+     "  b: {type: join, inputs: {items: a.text}}\noutputs: {o: a.text}\n", "type mismatch"),
+])
+def test_bad_pipelines_fail_with_file_and_line(run_cli, tmp_path, text, needle):
+    f = tmp_path / "bad.yaml"
+    f.write_text(text)
+    proc = run_cli("validate", f)
+    assert proc.returncode != 0 and needle in proc.stderr and str(f) in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_missing_file_and_missing_input_are_one_line(run_cli, pipe, tmp_path):
+    err = _one_line_error(run_cli("run", tmp_path / "nope.yaml"))
+    assert "nope.yaml" in err and "file not found" in err
+    err = _one_line_error(run_cli("run", pipe, "--no-progress"))
+    assert "missing input 'name'" in err
+    err = _one_line_error(run_cli("run", pipe, "-i", "oops"))
+    assert "NAME=VALUE" in err
+
+
+def test_failed_run_writes_no_partial_output(run_cli, pipe, tmp_path):
+    out = tmp_path / "out.json"
+    proc = run_cli("run", pipe, "--out", out, "--no-progress")
+    assert proc.returncode != 0 and not out.exists()
+
+
+def test_graph_mermaid_and_dot(run_cli, pipe):
+    m = run_cli("graph", pipe)
+    assert m.returncode == 0 and m.stdout.startswith("flowchart TD") and "hello" in m.stdout
+    d = run_cli("graph", pipe, "--format", "dot")
+    assert d.returncode == 0 and d.stdout.startswith("digraph") and '"inputs__name" -> "hello"' in d.stdout
+
+
+def test_nodes_lists_builtins(run_cli):
+    proc = run_cli("nodes")
+    assert proc.returncode == 0 and "prompt(**fields)" in proc.stdout and "lm_generate(" in proc.stdout
