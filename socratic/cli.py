@@ -145,7 +145,7 @@ def graph(pipeline: Path = typer.Argument(...),
 def models(pipeline: Optional[Path] = typer.Argument(None, help="Also check this pipeline's models."),
            profile: Optional[str] = typer.Option(None)):
     """What resolves offline: packaged weights, and each model of a pipeline."""
-    from .models.resolve import offline_report
+    from .models.report import offline_report
 
     p = _load(pipeline) if pipeline else None
     typer.echo(offline_report(p, profile=profile))

@@ -58,8 +58,9 @@ _INDEX = re.compile(r"^(.*)\[(-?\d+)\]$")
 
 def split_index(ref: str) -> tuple[str, int | None]:
     """'node.out[2]' -> ('node.out', 2): an element of a list output."""
-    m = _INDEX.match(str(ref).strip())
-    return (m.group(1), int(m.group(2))) if m else (str(ref).strip(), None)
+    ref = str(ref).strip()
+    m = _INDEX.match(ref) if ref.endswith("]") else None
+    return (m.group(1), int(m.group(2))) if m else (ref, None)
 
 
 def parse_ref(ref: str) -> tuple[str, str | None]:

@@ -101,27 +101,26 @@ class _Run:
         ctx = Context(node=name, seed=self.seed, progress_enabled=self.progress)
         inputs = {port: self.ref_value(ref) for port, ref in ns.inputs.items()}
         params = dict(self.plan.params[name])
-        model_ids: dict[str, str] = {}
-        for key, param in nt.model_params.items():
-            spec = self.specs[params[key]]
-            model = load_model(spec)
-            params[key] = model
-            model_ids[key] = model.model_id
-            for w in model.warnings:
-                ctx.warn(w)
+        specs = {key: self.specs[params[key]] for key in nt.model_params}
+        model_ids = {key: spec.options.get("id") or spec.options.get("name") or spec.options.get("packaged")
+                     or spec.options.get("model") or spec.name for key, spec in specs.items()}
         started = time.perf_counter()
-        hit, outputs = False, None
-        key = None
+        hit, outputs, key = False, None, None
         if self.cache is not None and nt.cacheable and ns.cache:
-            plain = {k: v for k, v in params.items() if k not in nt.model_params}
-            fps = {k: params[k].fingerprint or params[k].model_id for k in nt.model_params}
-            key = node_key(nt.name, nt.version, plain, fps, inputs, ctx.node_seed())
+            plain = {k: v for k, v in params.items() if k not in specs}
+            key = node_key(nt.name, nt.version, plain, {k: s.key for k, s in specs.items()}, inputs,
+                           ctx.node_seed())
             hit, cached = self.cache.get(key)
             if hit:
                 outputs, warns = cached
                 for w in warns:
                     ctx.warn(w)
         if not hit:
+            for k, spec in specs.items():  # models load only when the node really runs
+                model = load_model(spec)
+                params[k], model_ids[k] = model, model.model_id
+                for w in model.warnings:
+                    ctx.warn(w)
             try:
                 outputs = call_node(nt, ns.name, inputs, params, ns.map, ctx)
             except SocraticError as exc:
@@ -184,8 +183,14 @@ def run_pipeline(pipeline: Pipeline, inputs: dict[str, Any], *, profile: str | N
     with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
         running: dict[Future, str] = {}
         while pending or running:
-            for n in [n for n in pending if deps[n] <= done]:
+            ready = [n for n in pending if deps[n] <= done]
+            for n in ready:
                 pending.remove(n)
+            if len(ready) == 1 and not running:  # a chain: no thread hand-off
+                run.run_node(ready[0])
+                done.add(ready[0])
+                continue
+            for n in ready:
                 running[pool.submit(run.run_node, n)] = n
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in finished:

@@ -180,6 +180,23 @@ def test_n_filled_by_extra_requests_when_server_ignores_n():
     assert [s["body"]["n"] for s in seen] == [3, 2, 1]
 
 
+def test_score_takes_continuation_tokens_by_offset():
+    # echo of "The cat sat" + one generated token; " sat" is the continuation; max_tokens=0 is rejected first
+    lp = {"tokens": ["The", " cat", " sat", "."], "token_logprobs": [None, -1.0, -2.0, -3.0],
+          "text_offset": [0, 3, 7, 11], "top_logprobs": None}
+
+    def respond(n, body):
+        if body["max_tokens"] == 0:
+            return 400, {"error": {"message": "max_tokens must be at least 1"}}, 0
+        return 200, completion_json("The cat sat.", lp), 0
+
+    with scripted_server(respond) as (url, seen):
+        assert fake_lm(url, score_max_tokens=0).score(["The cat"], [" sat"]) == [[-2.0]]
+        assert fake_lm(url).score(["The"], [" cat sat"]) == [[-1.0, -2.0]]
+    assert [s["body"]["max_tokens"] for s in seen] == [0, 1, 1]
+    assert all(s["body"]["echo"] is True and s["body"]["logprobs"] == 0 for s in seen)
+
+
 def test_score_without_echo_support_is_a_clear_error():
     with scripted_server(lambda n, b: (200, completion_json("", None), 0)) as (url, _):
         with pytest.raises(SocraticError, match="does not support echo"):
@@ -190,7 +207,7 @@ def test_score_without_echo_support_is_a_clear_error():
 
 # -- a real OpenAI-compatible server (llama.cpp serving the packaged SmolLM2) ------------------------------------
 
-QA = "Question: What is the capital of France?\nAnswer:"
+QA = "The capital of France is"
 
 
 @pytest.fixture(scope="module")
@@ -212,7 +229,7 @@ def test_real_greedy_is_deterministic_with_logprobs(real_lm):
 
 @pytest.mark.slow
 def test_real_stop_cuts_text_and_logprobs(real_lm):
-    prompt = "List three fruits, one per line:\n1. Apple\n2."
+    prompt = QA
     full = real_lm.generate([prompt], max_new_tokens=16, logprobs=True)[0][0]
     assert "\n" in full.text, full.text  # the prompt makes the model break lines
     cut = real_lm.generate([prompt], max_new_tokens=16, logprobs=True, stop=["\n"])[0][0]

@@ -1,4 +1,9 @@
-"""An LM behind any OpenAI-compatible HTTP API (OpenAI, vLLM, llama.cpp's server, ...)."""
+"""An LM behind any OpenAI-compatible HTTP API (OpenAI, vLLM, llama.cpp's server, ...).
+
+Known server quirk: llama-cpp-python (0.3.36 measured) shifts echo=True log-probs by one token for models whose
+tokenizer adds no BOS token (SmolLM2 is one), so score() is wrong there; serve such models with
+`--kv_overrides tokenizer.ggml.add_bos_token=bool:true` (tests/support/llama_server.py does).
+"""
 
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from .loader import ModelSpec, backend
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _LOOPBACK_KEY = "sk-no-key-required"  # llama.cpp / vLLM on loopback accept any key
 _OPTIONS = {"base_url", "model", "id", "api_key_env", "mode", "timeout", "max_retries", "concurrency",
-            "retry_base_delay", "retry_max_delay"}
+            "retry_base_delay", "retry_max_delay", "score_max_tokens"}
 
 
 def is_loopback(base_url: str) -> bool:
@@ -60,6 +65,10 @@ class OpenAILM(LM):
         self.concurrency = max(1, int(opts.get("concurrency", 4)))
         self.retry_base_delay = float(opts.get("retry_base_delay", 0.5))
         self.retry_max_delay = float(opts.get("retry_max_delay", 30.0))
+        # OpenAI scores with max_tokens=0, but llama.cpp's server reads 0 as "no limit"; 1 works everywhere.
+        self.score_max_tokens = int(opts.get("score_max_tokens", 1))
+        if self.score_max_tokens not in (0, 1):
+            raise SocraticError("score_max_tokens must be 0 or 1", field=f"{where}.score_max_tokens")
         self.model_id = self.model
         self.fingerprint = f"openai:{self.base_url}|{self.model}|{self.mode}"
         self._client = None
@@ -219,7 +228,7 @@ class OpenAILM(LM):
         unsupported = ("the server does not support echo=True with logprobs on /completions, which score() "
                        "needs")
         resp = None
-        for max_tokens in (0, 1):  # max_tokens=0 is the usual way; some servers reject it
+        for max_tokens in range(self.score_max_tokens, 2):  # a server rejecting 0 gets a second try with 1
             try:
                 resp = self._call(self._api().completions.create, max_tokens=max_tokens, **kw)
                 break

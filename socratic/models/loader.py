@@ -6,6 +6,7 @@ import hashlib
 import json
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -44,7 +45,12 @@ class ModelSpec:
     @property
     def key(self) -> str:
         """Identity of the loaded model: the spec without its local name."""
-        blob = json.dumps([self.family, self.backend, self.options], sort_keys=True, default=str)
+        local = self.options.get("path")
+        stamp = None
+        if local and Path(str(local)).exists():  # a changed local file is a different model
+            st = Path(str(local)).stat()
+            stamp = [st.st_size, st.st_mtime_ns]
+        blob = json.dumps([self.family, self.backend, self.options, stamp], sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -59,6 +59,16 @@ def _dir_digest(folder: Path) -> str:
     return "files=" + hashlib.sha256("".join(f"{f.name}:{_sha256_file(f)};" for f in files).encode()).hexdigest()
 
 
+def quick_gelu(name: str, pretrained: str | None, requested: bool | None) -> bool:
+    """QuickGELU as asked, else as the pretrained tag was trained (OpenAI weights need it; open_clip only warns)."""
+    if requested is not None:
+        return bool(requested)
+    import open_clip
+
+    tag_cfg = open_clip.get_pretrained_cfg(name, pretrained) if pretrained and ":" not in name else {}
+    return bool(tag_cfg.get("quick_gelu", False))
+
+
 def register_config(config: dict[str, Any]) -> str:
     """Register a custom model config with open_clip under a name derived from its content."""
     import open_clip
@@ -81,7 +91,8 @@ class OpenClipVLM(VLM):
     """CLIP via open_clip. Weights: exactly one of `pretrained` (a tag such as openai), `path` (a local
     checkpoint file) or `random_init: true` (+ `seed`); a `local-dir:`/`hf-hub:` name brings its own.
     Architecture: `name` (ViT-L-14, ...) or `config` (a custom open_clip config mapping).
-    Also: device, dtype, batch_size (32), quick_gelu, cache_dir (open_clip's download folder)."""
+    Also: device, dtype, batch_size (32), cache_dir (open_clip's download folder), quick_gelu (default: as the
+    pretrained tag was trained; set it true for an OpenAI checkpoint given by `path`)."""
 
     def __init__(self, spec: ModelSpec | None = None, **options: Any):
         import open_clip
@@ -108,7 +119,8 @@ class OpenClipVLM(VLM):
         self.device = pick_device(opts.get("device"))
         self.dtype = pick_dtype(opts.get("dtype"), self.device)
         kwargs = dict(precision=_PRECISION[self.dtype], device=self.device,
-                      force_quick_gelu=bool(opts.get("quick_gelu", False)), cache_dir=opts.get("cache_dir"))
+                      force_quick_gelu=quick_gelu(name, pretrained, opts.get("quick_gelu")),
+                      cache_dir=opts.get("cache_dir"))
         label = "custom" if config is not None else name
         if random_init:
             with torch.random.fork_rng(devices=[]):

@@ -48,7 +48,9 @@ def start_llama_server(gguf: str | Path, *, n_ctx: int = 2048, n_threads: int = 
     base_url = f"http://127.0.0.1:{port}/v1"
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", SERVER_MODEL_ALIAS,
            "--host", "127.0.0.1", "--port", str(port), "--logits_all", "true", "--n_ctx", str(n_ctx),
-           "--n_threads", str(n_threads), "--n_threads_batch", str(n_threads)]
+           "--n_threads", str(n_threads), "--n_threads_batch", str(n_threads),
+           # llama-cpp-python's echo log-probs are shifted by one token when no BOS is added (SmolLM2 adds none)
+           "--kv_overrides", "tokenizer.ggml.add_bos_token=bool:true"]
     log = tempfile.NamedTemporaryFile("w+", prefix="llama_server_", suffix=".log", delete=False)
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})

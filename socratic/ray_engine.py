@@ -1,0 +1,374 @@
+"""Dataset mode on Ray: each actor holds the pipeline and its models; the driver streams records to the JSONL.
+
+The driver keeps the only copy of the output file. Records are written as results arrive, so a killed driver
+loses at most the items in flight, and a re-run skips everything already written (as in local mode). A dead
+actor is replaced and its unfinished items resubmitted; an item that kills its worker `max_attempts` times,
+even when run alone, gets an error record instead of sinking the run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from .dataset import JsonlWriter, item_record, pipeline_inputs
+from .errors import ModelNotFound, SocraticError
+from .runner import RUN_OPTIONS, resolve_models
+from .types import Prompt
+
+# Resources one actor needs for a node type, beyond what its models imply: {"num_cpus": 2, "num_gpus": 0.5}.
+# Plugins declare theirs with `declare_resources`; an actor gets the maximum over its pipeline's nodes.
+NODE_RESOURCES: dict[str, dict[str, float]] = {}
+
+RESOURCE_KEYS = ("num_cpus", "num_gpus", "memory", "resources", "accelerator_type")
+# Backends that call a remote service: their models need no GPU on the worker.
+REMOTE_BACKENDS = {("lm", "openai")}
+# Environment the workers must share with the driver (cache locations, offline switches); never secrets.
+FORWARDED_ENV = ("SOCRATIC_CACHE", "SOCRATIC_NODE_CACHE", "HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE",
+                 "TRANSFORMERS_OFFLINE", "XDG_CACHE_HOME")
+QUEUE_DEPTH = 2  # calls queued per actor, so it never idles between items
+
+
+def declare_resources(node_type: str, **resources: float) -> None:
+    """Declare what one actor needs to run `node_type`, e.g. `declare_resources("my_ocr", num_gpus=0.25)`."""
+    bad = set(resources) - set(RESOURCE_KEYS)
+    if bad:
+        raise SocraticError(f"unknown resource(s) {', '.join(sorted(bad))} (one of {', '.join(RESOURCE_KEYS)})",
+                            node=node_type)
+    NODE_RESOURCES[node_type] = dict(resources)
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise SocraticError("engine 'ray' needs Ray: pip install 'socratic[ray]'", field="engine") from None
+    return ray
+
+
+# -- what travels to the workers ------------------------------------------------------------------------
+
+
+def portable_spec(pipeline, plan) -> dict[str, Any]:
+    """The pipeline as a dict, with prompt files inlined so workers need not see the driver's files."""
+    spec = pipeline.to_dict()
+    for name, node in spec["nodes"].items():
+        nt = plan.types[name]
+        for key in node.get("params", {}):
+            if nt.params[key].type is Prompt:
+                node["params"][key] = plan.params[name][key]
+    return spec
+
+
+def _module_root(module_name: str) -> str | None:
+    """The sys.path entry a module was imported from."""
+    mod = sys.modules.get(module_name)
+    file = getattr(mod, "__file__", None)
+    if not file:
+        return None
+    path = Path(file).resolve()
+    depth = module_name.count(".") + (1 if path.name == "__init__.py" else 0)
+    return str(path.parents[depth])
+
+
+def worker_code(plan, specs) -> tuple[list[tuple[str, str | None]], list, list]:
+    """Modules the workers import to register the pipeline's node types and model backends, plus the node
+    types and backends defined in `__main__` (a script or notebook), which travel by value."""
+    from .models.loader import _BACKENDS
+
+    modules: dict[str, str | None] = {}
+    node_types, backends = [], []
+    for nt in plan.types.values():
+        mod = nt.fn.__module__
+        if mod == "__main__":
+            node_types.append(nt)
+        else:
+            modules[mod] = _module_root(mod)
+    for spec in specs.values():
+        fn = _BACKENDS.get((spec.family, spec.backend))
+        if fn is None:
+            continue
+        if fn.__module__ == "__main__":
+            backends.append((spec.family, spec.backend, fn))
+        else:
+            modules[fn.__module__] = _module_root(fn.__module__)
+    return sorted(modules.items()), node_types, backends
+
+
+def _import_on_worker(modules: list[tuple[str, str | None]]) -> None:
+    for name, root in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            if not root or not os.path.isdir(root):
+                raise
+            sys.path.insert(0, root)
+            importlib.import_module(name)
+
+
+# -- resources -------------------------------------------------------------------------------------------
+
+
+def _wants_gpu(spec, cluster_gpus: float) -> bool:
+    if (spec.family, spec.backend) in REMOTE_BACKENDS:
+        return False
+    device = str(spec.options.get("device") or "auto")
+    if device.startswith("cuda"):
+        return True
+    return device == "auto" and cluster_gpus > 0
+
+
+def actor_resources(plan, specs, cluster: dict[str, float], override: dict[str, Any] | None = None
+                    ) -> dict[str, Any]:
+    """One actor's Ray options: 1 CPU; 1 GPU when a local model would run on CUDA; raised by NODE_RESOURCES;
+    `override` (the `resources` run option) has the last word."""
+    res: dict[str, Any] = {"num_cpus": 1.0, "num_gpus": 0.0}
+    for name, nt in plan.types.items():
+        for key in nt.model_params:
+            if _wants_gpu(specs[plan.params[name][key]], cluster.get("GPU", 0.0)):
+                res["num_gpus"] = max(res["num_gpus"], 1.0)
+        for key, value in NODE_RESOURCES.get(nt.name, {}).items():
+            if isinstance(value, (int, float)) and isinstance(res.get(key, 0), (int, float)):
+                res[key] = max(res.get(key, 0), value)
+            else:
+                res[key] = value
+    bad = set(override or {}) - set(RESOURCE_KEYS)
+    if bad:
+        raise SocraticError(f"unknown resource(s) {', '.join(sorted(bad))} (one of {', '.join(RESOURCE_KEYS)})",
+                            field="resources")
+    res.update(override or {})
+    return res
+
+
+def default_workers(res: dict[str, Any], cluster: dict[str, float]) -> int:
+    """As many actors as the cluster fits at once."""
+    fits = []
+    if res.get("num_cpus"):
+        fits.append(cluster.get("CPU", 0.0) / res["num_cpus"])
+    if res.get("num_gpus"):
+        fits.append(cluster.get("GPU", 0.0) / res["num_gpus"])
+    return max(1, int(min(fits))) if fits else max(1, int(cluster.get("CPU", 1.0)))
+
+
+def _check_fits(res: dict[str, Any], cluster: dict[str, float]) -> None:
+    for key, label in (("num_cpus", "CPU"), ("num_gpus", "GPU")):
+        if res.get(key) and cluster.get(label, 0.0) < res[key]:
+            raise SocraticError(f"a worker needs {key}={res[key]:g} but the Ray cluster has {cluster.get(label, 0):g}"
+                                f" {label} (set resources={{'{key}': ...}} or models' device: cpu)",
+                                field="resources")
+
+
+# -- the worker ------------------------------------------------------------------------------------------
+
+
+class PipelineWorker:
+    """A Ray actor: builds the pipeline once; models load on first use and stay for the actor's life."""
+
+    def __init__(self, spec: dict[str, Any], source: str | None, modules, node_types, backends,
+                 run_opts: dict[str, Any], cwd: str):
+        self.error: BaseException | None = None
+        try:
+            if os.path.isdir(cwd):  # relative paths in a dataset mean what they meant to the driver
+                os.chdir(cwd)
+            _import_on_worker(modules)
+            from .models.loader import _BACKENDS
+            from .pipeline import Pipeline
+            from .registry import get_node_type, register
+
+            for nt in node_types:
+                if get_node_type(nt.name) is None:
+                    register(nt)
+            for family, name, fn in backends:
+                _BACKENDS.setdefault((family, name), fn)
+            self.pipeline = Pipeline.from_dict(spec, source=source)
+            self.pipeline.validate()
+            self.opts = run_opts
+        except BaseException as exc:  # reported by the first call, as the driver's error
+            self.error = exc
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def run(self, items: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+        if self.error is not None:
+            raise self.error
+        records = []
+        for item_id, row in items:
+            try:
+                result = self.pipeline.run(pipeline_inputs(self.pipeline, row), **self.opts)
+                records.append(item_record(item_id, result))
+            except ModelNotFound:
+                raise
+            except SocraticError as exc:
+                records.append(item_record(item_id, error=str(exc)))
+        return records
+
+
+# -- the driver ------------------------------------------------------------------------------------------
+
+
+def _connect(ray, address: str | None) -> bool:
+    """Join a running Ray (already initialised, or at `address`), else start a local one. True if started."""
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = {"logging_level": logging.WARNING}
+    if not address and not os.environ.get("RAY_ADDRESS"):
+        kwargs["include_dashboard"] = False
+    try:
+        ray.init(address=address or None, **kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        msg = " ".join(str(exc).split())[:300]
+        raise SocraticError(f"cannot reach the Ray cluster at {address or 'a new local cluster'}: {msg}",
+                            field="address") from None
+    return True
+
+
+class _Scheduler:
+    """Keeps every actor fed; replaces dead actors; runs items suspected of killing a worker alone."""
+
+    def __init__(self, ray, make_actor, n_actors: int, batches: list[list], max_attempts: int):
+        self.ray, self.make_actor, self.max_attempts = ray, make_actor, max_attempts
+        self.actors = [make_actor() for _ in range(n_actors)]
+        self.fresh = deque(batches)
+        self.suspects: deque = deque()  # single items that were in flight on a worker that died
+        self.attempts: dict[str, int] = {}
+        self.inflight: dict[Any, tuple[Any, list]] = {}  # ref -> (actor, items)
+        self.busy: dict[Any, int] = {}
+        self.restarts = 0
+
+    def fill(self) -> None:
+        for actor in self.actors:
+            while True:
+                n = self.busy.get(actor, 0)
+                if self.suspects:
+                    if n:
+                        break
+                    self._submit(actor, [self.suspects.popleft()])
+                    self.busy[actor] = QUEUE_DEPTH  # alone on this actor
+                    break
+                if n >= QUEUE_DEPTH or not self.fresh:
+                    break
+                self._submit(actor, self.fresh.popleft())
+
+    def _submit(self, actor, items: list) -> None:
+        self.inflight[actor.run.remote(items)] = (actor, items)
+        self.busy[actor] = self.busy.get(actor, 0) + 1
+
+    def done(self, ref) -> tuple[Any, list]:
+        actor, items = self.inflight.pop(ref)
+        left = [a for a, _ in self.inflight.values() if a is actor]
+        self.busy[actor] = len(left)
+        return actor, items
+
+    def worker_died(self, actor, items: list) -> list[tuple[str, str]]:
+        """Replace the actor (once) and requeue its items; returns (id, error) for items out of attempts."""
+        if actor in self.actors:
+            self.actors[self.actors.index(actor)] = self.make_actor()
+            self.busy.pop(actor, None)
+            self.restarts += 1
+            try:
+                self.ray.kill(actor, no_restart=True)
+            except Exception:  # already gone
+                pass
+        failed = []
+        for item_id, row in items:
+            self.attempts[item_id] = self.attempts.get(item_id, 0) + 1
+            if self.attempts[item_id] >= self.max_attempts:
+                failed.append((item_id, f"the worker died {self.attempts[item_id]} times while running this item"))
+            else:
+                self.suspects.append((item_id, row))
+        return failed
+
+    def close(self) -> None:
+        for actor in self.actors:
+            try:
+                self.ray.kill(actor, no_restart=True)
+            except Exception:
+                pass
+
+
+def run_dataset_ray(pipeline, todo: list[tuple[str, dict[str, Any]]], out: str | Path, *, skipped: int = 0,
+                    progress: bool = False, address: str | None = None, workers: int | None = None,
+                    batch_size: int = 1, resources: dict[str, Any] | None = None, max_attempts: int = 3,
+                    **run_opts: Any) -> dict[str, int]:
+    """Run `todo` ((item id, row) pairs not yet in `out`) on Ray actors; append one record per item to `out`.
+
+    address: a Ray cluster (`auto`, `ray://host:10001`, `host:6379`); none starts a local one for this run.
+    workers: actors (default: as many as the cluster fits). batch_size: items per actor call.
+    resources: one actor's Ray resources (num_cpus, num_gpus, memory, resources, accelerator_type).
+    """
+    unknown = set(run_opts) - set(RUN_OPTIONS)
+    if unknown:
+        raise SocraticError(f"unknown option(s) {', '.join(sorted(unknown))}", field="engine")
+    if batch_size < 1 or (workers is not None and workers < 1) or max_attempts < 1:
+        raise SocraticError("workers, batch_size and max_attempts must be at least 1", field="engine")
+    run_opts.pop("progress", None)  # per-node bars would interleave across workers
+    plan = pipeline.validate()
+    specs = resolve_models(plan, profile=run_opts.get("profile"), random_vlm=run_opts.get("random_vlm", False),
+                           overrides=run_opts.get("models"))
+    counts = {"done": 0, "skipped": skipped, "failed": 0}
+    if not todo:
+        return counts
+    if run_opts.get("cache_dir") is not None:
+        run_opts["cache_dir"] = str(Path(run_opts["cache_dir"]).resolve())
+    ray = _import_ray()
+    started = _connect(ray, address)
+    sched = writer = bar = None
+    try:
+        cluster = ray.cluster_resources()
+        res = actor_resources(plan, specs, cluster, resources)
+        _check_fits(res, cluster)
+        batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
+        n_actors = min(workers or default_workers(res, cluster), len(batches))
+        env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
+        modules, node_types, backends = worker_code(plan, specs)
+        if env:
+            res["runtime_env"] = {"env_vars": env}
+        actor_cls = ray.remote(PipelineWorker).options(max_restarts=0, **res)
+        args = (portable_spec(pipeline, plan), pipeline.source, modules, node_types, backends, run_opts,
+                os.getcwd())
+
+        sched = _Scheduler(ray, lambda: actor_cls.remote(*args), n_actors, batches, max_attempts)
+        writer = JsonlWriter(Path(out))
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(todo), desc=f"items (ray, {n_actors} workers)", unit="item")
+
+        def write(record: dict[str, Any]) -> None:
+            writer.write(record)
+            counts["failed" if "error" in record else "done"] += 1
+            if bar is not None:
+                bar.update(1)
+
+        sched.fill()
+        while sched.inflight:
+            ready, _ = ray.wait(list(sched.inflight), num_returns=1)
+            actor, items = sched.done(ready[0])
+            try:
+                records = ray.get(ready[0])
+            except ray.exceptions.RayActorError:
+                for item_id, error in sched.worker_died(actor, items):
+                    write(item_record(item_id, error=error))
+            except ray.exceptions.RayTaskError as exc:  # fatal on the worker (e.g. ModelNotFound): as locally
+                cause = getattr(exc, "cause", None)
+                raise (cause if isinstance(cause, BaseException) else exc) from None
+            else:
+                for record in records:
+                    write(record)
+            sched.fill()
+    finally:
+        if bar is not None:
+            bar.close()
+        if writer is not None:
+            writer.close()
+        if sched is not None:
+            sched.close()
+        if started:
+            ray.shutdown()
+    return counts

@@ -1,0 +1,237 @@
+"""Dataset mode on Ray: same records as local mode, worker deaths lose nothing, killed drivers resume."""
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from socratic import Pipeline, SocraticError
+from socratic.ray_engine import actor_resources, declare_resources, portable_spec, worker_code, NODE_RESOURCES
+from socratic.runner import resolve_models
+
+import ray_nodes
+import test_engine  # noqa: F401  (t_* node types)
+
+ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.timeout(300)
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One local 2-CPU cluster for the session; yields its address for drivers in other processes."""
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+def _records(path: Path) -> dict[str, dict]:
+    lines = path.read_text().splitlines()
+    recs = {}
+    for line in lines:
+        rec = json.loads(line)
+        assert rec["id"] not in recs, f"item {rec['id']} written twice"
+        recs[rec["id"]] = rec
+    return recs
+
+
+def _write_rows(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _mark_pipeline(log_dir: Path, seconds: float) -> Pipeline:
+    p = Pipeline("marks").add_input("text", "text")
+    p.add_node("mark", "r_mark", params={"seconds": seconds, "log_dir": str(log_dir)}, inputs={"text": "inputs.text"})
+    return p.add_output("up", "mark.text")
+
+
+def _wait_for_lines(path: Path, n: int, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if path.exists() and len(path.read_text().splitlines()) >= n:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{path} never reached {n} lines")
+
+
+# -- no cluster needed ----------------------------------------------------------------------------------
+
+
+def test_ray_not_imported_by_local_mode(tmp_path):
+    script = ("import sys; sys.path.insert(0, %r); import test_engine, socratic.cli; from socratic import Pipeline\n"
+              "p = Pipeline().add_input('text', 'text').add_node('u', 't_upper', inputs={'text': 'inputs.text'})\n"
+              "p.add_output('u', 'u.text')\n"
+              "print(p.run_dataset([{'text': 'a'}], %r))\n"
+              "assert 'ray' not in sys.modules, 'local mode imported ray'\n") % (str(TESTS), str(tmp_path / "o.jsonl"))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "'done': 1" in done.stdout
+
+
+def test_ray_missing_is_a_one_line_error(tmp_path):
+    script = ("import sys; sys.modules['ray'] = None; sys.path.insert(0, %r); import test_engine\n"
+              "from socratic import Pipeline, SocraticError\n"
+              "p = Pipeline().add_input('text', 'text').add_node('u', 't_upper', inputs={'text': 'inputs.text'})\n"
+              "p.add_output('u', 'u.text')\n"
+              "try:\n    p.run_dataset([{'text': 'a'}], %r, engine='ray')\n"
+              "except SocraticError as e:\n    print('ERR', e)\n") % (str(TESTS), str(tmp_path / "o.jsonl"))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert "ERR" in done.stdout and "pip install 'socratic[ray]'" in done.stdout, done.stdout + done.stderr
+
+
+def test_ray_actor_resources_follow_models_node_table_and_overrides():
+    p = Pipeline().add_input("q", "text")
+    p.add_model("local", "lm", "transformers", id="some/model", device="cuda")
+    p.add_model("api", "lm", "openai", id="gpt-x")
+    p.add_model("auto", "lm", "transformers", id="some/model")
+    p.add_node("a", "lm_generate", params={"lm": "api"}, inputs={"prompt": "inputs.q"})
+    p.add_output("a", "a.text")
+    plan = p.validate()
+    specs = resolve_models(plan)
+    cpu_cluster, gpu_cluster = {"CPU": 8.0}, {"CPU": 8.0, "GPU": 2.0}
+    assert actor_resources(plan, specs, gpu_cluster) == {"num_cpus": 1.0, "num_gpus": 0.0}  # API model: no GPU
+    p.nodes["a"].params["lm"] = "auto"
+    plan = p.validate()
+    assert actor_resources(plan, specs, cpu_cluster)["num_gpus"] == 0.0  # device auto, no GPU in the cluster
+    assert actor_resources(plan, specs, gpu_cluster)["num_gpus"] == 1.0  # one model copy per actor on a GPU
+    assert actor_resources(plan, specs, gpu_cluster, {"num_gpus": 0.25})["num_gpus"] == 0.25  # fractional
+    p.nodes["a"].params["lm"] = "local"
+    plan = p.validate()
+    assert actor_resources(plan, specs, cpu_cluster)["num_gpus"] == 1.0
+    declare_resources("lm_generate", num_cpus=3)
+    try:
+        assert actor_resources(plan, specs, cpu_cluster)["num_cpus"] == 3
+    finally:
+        NODE_RESOURCES.pop("lm_generate")
+    with pytest.raises(SocraticError, match="unknown resource"):
+        actor_resources(plan, specs, cpu_cluster, {"gpus": 1})
+
+
+def test_ray_workers_get_inlined_prompts_and_the_node_modules(tmp_path):
+    (tmp_path / "q.txt").write_text("Q: {text}\nA:")
+    (tmp_path / "p.yaml").write_text("inputs: {text: text}\nnodes:\n"
+                                     "  q: {type: prompt, params: {template: {file: q.txt}}, inputs: {text: inputs.text}}\n"
+                                     "  up: {type: r_fail, inputs: {text: q.text}}\noutputs: {up: up.text}\n")
+    p = Pipeline.from_yaml(tmp_path / "p.yaml")
+    plan = p.validate()
+    spec = portable_spec(p, plan)
+    assert spec["nodes"]["q"]["params"]["template"] == "Q: {text}\nA:"
+    modules, by_value, backends = worker_code(plan, resolve_models(plan))
+    assert ("ray_nodes", str(TESTS)) in modules and not by_value and not backends
+
+
+# -- on a local 2-CPU Ray cluster -----------------------------------------------------------------------
+
+
+def test_ray_results_equal_local_item_for_item(ray_cluster, tmp_path):
+    (tmp_path / "q.txt").write_text("say {text}")
+    (tmp_path / "p.yaml").write_text(
+        "inputs: {text: text}\nnodes:\n"
+        "  q: {type: prompt, params: {template: {file: q.txt}}, inputs: {text: inputs.text}}\n"
+        "  check: {type: r_fail, inputs: {text: inputs.text}}\n"
+        "  up: {type: t_upper, params: {suffix: '!'}, inputs: {text: q.text}}\n"
+        "  split: {type: t_split, inputs: {text: up.text}}\n"
+        "  lens: {type: t_len_batched, map: [word], inputs: {word: split.words}}\n"
+        "  warn: {type: t_warn, inputs: {text: check.text}}\n"
+        "outputs: {words: split.words, lens: lens.n, first: 'split.words[0]', checked: warn.text}\n")
+    p = Pipeline.from_yaml(tmp_path / "p.yaml")
+    rows = [{"id": f"i{i}", "text": f"item number {i}"} for i in range(9)]
+    rows += [{"id": "bad", "text": "bad"}, {"id": "no-text", "other": 1}]
+    data = _write_rows(tmp_path / "d.jsonl", rows)
+    local_counts = p.run_dataset(data, tmp_path / "local.jsonl")
+    ray_counts = p.run_dataset(data, tmp_path / "ray.jsonl", engine="ray", batch_size=2)
+    assert ray_counts == local_counts == {"done": 9, "skipped": 0, "failed": 2}
+    local, remote = _records(tmp_path / "local.jsonl"), _records(tmp_path / "ray.jsonl")
+    assert remote == local
+    assert remote["i3"]["outputs"]["words"] == ["SAY", "ITEM", "NUMBER", "3!"]
+    assert remote["i3"]["warnings"] == ["careful"]
+    assert "bad item" in remote["bad"]["error"] and "missing input 'text'" in remote["no-text"]["error"]
+
+
+def test_ray_worker_killed_mid_run_loses_nothing(ray_cluster, tmp_path):
+    log = tmp_path / "calls"
+    log.mkdir()
+    out = tmp_path / "out.jsonl"
+    data = _write_rows(tmp_path / "d.jsonl", [{"id": str(i), "text": f"t{i}"} for i in range(12)])
+    killed: list[int] = []
+
+    def killer():
+        _wait_for_lines(out, 2)
+        written = set(_records(out))
+        running = [ps[-1] for text, ps in ray_nodes.calls(log).items() if text[1:] not in written]
+        pid = running[0]  # a worker that is running an item now
+        os.kill(pid, signal.SIGKILL)
+        killed.append(pid)
+
+    t = threading.Thread(target=killer)
+    t.start()
+    counts = _mark_pipeline(log, 0.3).run_dataset(data, out, engine="ray", cache=False)
+    t.join()
+    assert counts == {"done": 12, "skipped": 0, "failed": 0}
+    recs = _records(out)
+    assert {k: r["outputs"]["up"] for k, r in recs.items()} == {str(i): f"T{i}" for i in range(12)}
+    calls = ray_nodes.calls(log)
+    pids = {pid for ps in calls.values() for pid in ps}
+    assert killed and killed[0] in pids and len(pids) >= 3  # the dead worker was replaced
+    assert any(len(ps) == 2 and killed[0] in ps for ps in calls.values())  # its item ran again elsewhere
+
+
+def test_ray_item_that_kills_its_worker_gets_an_error_record(ray_cluster, tmp_path):
+    p = Pipeline().add_input("text", "text").add_node("c", "r_crash", inputs={"text": "inputs.text"})
+    p.add_output("t", "c.text")
+    out = tmp_path / "out.jsonl"
+    rows = [{"id": t, "text": t} for t in ("a", "b", "crash", "c", "d", "e")]
+    counts = p.run_dataset(rows, out, engine="ray", batch_size=2)
+    assert counts == {"done": 5, "skipped": 0, "failed": 1}
+    recs = _records(out)
+    assert "worker died 3 times" in recs["crash"]["error"]
+    assert all(recs[t]["outputs"]["t"] == t for t in "abcde")
+
+
+def test_ray_killed_driver_resumes_without_recomputing(ray_cluster, tmp_path):
+    log = tmp_path / "calls"
+    log.mkdir()
+    pipe = tmp_path / "p.yaml"
+    _mark_pipeline(log, 0.4).save(pipe)
+    data = _write_rows(tmp_path / "d.jsonl", [{"id": str(i), "text": f"t{i}"} for i in range(10)])
+    out = tmp_path / "out.jsonl"
+    script = (f"import sys; sys.path.insert(0, {str(TESTS)!r}); import ray_nodes; from socratic.cli import main; "
+              f"main(['run', {str(pipe)!r}, '--dataset', {str(data)!r}, '--out', {str(out)!r}, '--engine', 'ray', "
+              f"'--address', {ray_cluster!r}, '--no-progress'])")
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        _wait_for_lines(out, 3)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    first = list(_records(out))
+    assert 3 <= len(first) < 10
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert f"{10 - len(first)} done, {len(first)} already finished, 0 failed" in done.stderr
+    recs = _records(out)
+    assert {k: r["outputs"]["up"] for k, r in recs.items()} == {str(i): f"T{i}" for i in range(10)}
+    calls = ray_nodes.calls(log)
+    assert all(len(calls[f"t{i}"]) == 1 for i in first)  # finished items never ran again
+
+
+def test_ray_node_types_defined_in_a_script_travel_by_value(ray_cluster, tmp_path):
+    script = ("from socratic import Pipeline, node\n"
+              "@node('r_script_twice', outputs={'text': str})\n"
+              "def twice(text: str) -> str:\n    return text * 2\n"
+              "p = Pipeline().add_input('text', 'text').add_node('d', 'r_script_twice', inputs={'text': 'inputs.text'})\n"
+              "p.add_output('d', 'd.text')\n"
+              f"print(p.run_dataset([{{'text': 'ab'}}, {{'text': 'c'}}], {str(tmp_path / 'o.jsonl')!r}, engine='ray',"
+              f" address={ray_cluster!r}, progress=False))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    recs = _records(tmp_path / "o.jsonl")
+    assert {k: r["outputs"]["d"] for k, r in recs.items()} == {"0": "abab", "1": "cc"}
