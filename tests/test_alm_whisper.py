@@ -62,11 +62,13 @@ def test_faster_whisper_packaged_transcribes_speech(speech):
 
 
 @pytest.mark.slow
-def test_openai_whisper_random_init_structure(speech):
+def test_openai_whisper_random_init_structure(tmp_path):
     alm = load_model(ModelSpec.from_dict("asr", {"family": "alm", "backend": "whisper", "name": "tiny",
-                                                 "random_init": True, "device": "cpu"}))
+                                                 "random_init": True, "device": "cpu", "temperature": 0,
+                                                 "sample_len": 12}))
     assert alm.warnings and "random weights" in alm.warnings[0]
     assert alm.fingerprint == "whisper-random:tiny:0"
+    speech = speak("Hello there.", tmp_path / "short.wav")
     t = alm.transcribe(str(speech), language="en")
     assert isinstance(t, Transcript) and t.language == "en"
     for s in t.segments:

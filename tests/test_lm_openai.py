@@ -21,7 +21,7 @@ from support.llama_server import SERVER_MODEL_ALIAS, llama_server  # noqa: F401 
 FAKE_KEY = "sk-test-SECRET-4f1c9a7e"
 
 
-def completion_json(text="hello", logprobs=None, echo_prompt=None):
+def completion_json(text="hello", logprobs=None):
     return {"id": "cmpl-1", "object": "text_completion", "created": 0, "model": "fake",
             "choices": [{"text": text, "index": 0, "logprobs": logprobs, "finish_reason": "stop"}]}
 
@@ -37,10 +37,12 @@ def scripted_server(respond):
             seen.append({"path": self.path, "auth": self.headers.get("authorization"), "body": body})
             status, payload, delay = respond(len(seen), body)
             time.sleep(delay)
-            data = json.dumps(payload if payload is not None else {"error": {"message": f"status {status}"}})
+            ctype = "text/html" if isinstance(payload, bytes) else "application/json"
+            data = payload.decode() if isinstance(payload, bytes) else json.dumps(
+                payload if payload is not None else {"error": {"message": f"status {status}"}})
             try:
                 self.send_response(status)
-                self.send_header("content-type", "application/json")
+                self.send_header("content-type", ctype)
                 self.send_header("content-length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data.encode())
@@ -51,7 +53,7 @@ def scripted_server(respond):
             pass
 
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    threading.Thread(target=srv.serve_forever, args=(0.02,), daemon=True).start()
     try:
         yield f"http://127.0.0.1:{srv.server_address[1]}/v1", seen
     finally:
@@ -197,6 +199,12 @@ def test_score_takes_continuation_tokens_by_offset():
     assert all(s["body"]["echo"] is True and s["body"]["logprobs"] == 0 for s in seen)
 
 
+def test_non_api_answer_is_a_clear_error():
+    with scripted_server(lambda n, b: (200, b"<html>captive portal</html>", 0)) as (url, _):
+        with pytest.raises(SocraticError, match="fake-model.*unexpected response.*captive portal"):
+            fake_lm(url).generate(["hi"])
+
+
 def test_score_without_echo_support_is_a_clear_error():
     with scripted_server(lambda n, b: (200, completion_json("", None), 0)) as (url, _):
         with pytest.raises(SocraticError, match="does not support echo"):
@@ -215,36 +223,48 @@ def real_lm(llama_server):
     return OpenAILM(model=SERVER_MODEL_ALIAS, base_url=llama_server, timeout=120, max_retries=1)
 
 
+def fresh(lm):
+    """Send an unrelated prompt first. llama.cpp reuses the KV cache of a shared prompt prefix, and re-evaluating
+    only the last prompt token rounds differently (log-probs move by ~0.03-0.1) from evaluating it in a batch;
+    this makes the next request evaluate its whole prompt, as the first request ever did."""
+    lm.generate(["Zebras are"], max_new_tokens=1)
+
+
 @pytest.mark.slow
 def test_real_greedy_is_deterministic_with_logprobs(real_lm):
-    a = real_lm.generate([QA], max_new_tokens=12, logprobs=True)[0][0]
-    b = real_lm.generate([QA], max_new_tokens=12, logprobs=True)[0][0]
+    fresh(real_lm)
+    a = real_lm.generate([QA], max_new_tokens=8, logprobs=True)[0][0]
+    fresh(real_lm)
+    b = real_lm.generate([QA], max_new_tokens=8, logprobs=True)[0][0]
     assert a.text.strip() and a.text == b.text
-    assert len(a.tokens) == len(a.token_logprobs) == 12
+    assert len(a.tokens) == len(a.token_logprobs) == 8
     assert "".join(a.tokens) == a.text
     assert all(math.isfinite(v) and v <= 0 for v in a.token_logprobs)
-    assert a.token_logprobs == pytest.approx(b.token_logprobs, abs=1e-3)
+    assert a.token_logprobs == pytest.approx(b.token_logprobs, abs=1e-4)
     assert a.logprob < 0
 
 
 @pytest.mark.slow
 def test_real_stop_cuts_text_and_logprobs(real_lm):
-    prompt = QA
-    full = real_lm.generate([prompt], max_new_tokens=16, logprobs=True)[0][0]
-    assert "\n" in full.text, full.text  # the prompt makes the model break lines
-    cut = real_lm.generate([prompt], max_new_tokens=16, logprobs=True, stop=["\n"])[0][0]
+    fresh(real_lm)
+    full = real_lm.generate([QA], max_new_tokens=6, logprobs=True)[0][0]
+    assert "\n" in full.text, full.text  # the model breaks the line after its answer
+    fresh(real_lm)
+    cut = real_lm.generate([QA], max_new_tokens=6, logprobs=True, stop=["\n"])[0][0]
     assert cut.text == full.text.split("\n")[0]
     k = len(cut.tokens)
     assert 0 < k < len(full.tokens)
     assert cut.tokens == full.tokens[:k] and "".join(cut.tokens) == cut.text
     assert "\n" in full.tokens[k]  # the first token left out holds the stop string
-    assert cut.token_logprobs == pytest.approx(full.token_logprobs[:k], abs=1e-3)
+    assert cut.token_logprobs == pytest.approx(full.token_logprobs[:k], abs=1e-4)
 
 
 @pytest.mark.slow
 def test_real_n_samples_are_seeded(real_lm):
-    kw = dict(max_new_tokens=12, temperature=1.0, n=3, seed=11)
+    kw = dict(max_new_tokens=8, temperature=1.0, n=3, seed=11)
+    fresh(real_lm)
     first = [c.text for c in real_lm.generate(["Once upon a time"], **kw)[0]]
+    fresh(real_lm)
     again = [c.text for c in real_lm.generate(["Once upon a time"], **kw)[0]]
     assert len(first) == 3 and all(t.strip() for t in first)
     assert len(set(first)) > 1  # sampling, not three copies
@@ -262,13 +282,18 @@ def test_real_concurrent_prompts_match_sequential(real_lm, llama_server):
 
 @pytest.mark.slow
 def test_real_score_agrees_with_generate(real_lm):
+    fresh(real_lm)
     gen = real_lm.generate([QA], max_new_tokens=6, logprobs=True)[0][0]
+    # right after generate, the server reuses generate's cached rows: the continuation's values come back exactly
+    (cached,) = real_lm.score([QA], [gen.text])
+    assert cached == pytest.approx(gen.token_logprobs, abs=1e-4)
+    fresh(real_lm)  # now one batched pass over prompt + continuation: same values up to kernel rounding
     (scored,) = real_lm.score([QA], [gen.text])
     assert len(scored) == len(gen.token_logprobs)
-    assert all(math.isfinite(v) and v <= 0 for v in scored)
-    assert sum(scored) == pytest.approx(gen.logprob, abs=0.05 * len(scored) + 0.05)
+    assert scored == pytest.approx(gen.token_logprobs, abs=0.25)  # measured max difference 0.14
     # a continuation the model would not produce scores lower
     (odd,) = real_lm.score([QA], [" Banana banana banana"])
+    assert all(math.isfinite(v) and v <= 0 for v in odd)
     assert sum(odd) / len(odd) < sum(scored) / len(scored)
 
 
@@ -278,4 +303,7 @@ def test_real_chat_mode(llama_server):
     (c,), = chat.generate(["What is the capital of France? Answer in one word."], max_new_tokens=8, logprobs=True)
     assert c.text.strip()
     assert len(c.tokens) == len(c.token_logprobs) > 0
+    assert "".join(c.tokens).startswith(c.text.strip()[:3])
     assert all(math.isfinite(v) and v <= 0 for v in c.token_logprobs)
+    (cut,), = chat.generate(["What is the capital of France? Answer in one word."], max_new_tokens=8, stop=[" of"])
+    assert " of" not in cut.text and cut.text.strip()

@@ -18,17 +18,23 @@ PROMPTS = ["the cat sat on the", "a dog", "then the big red dog ran quickly unde
            "it", "the mat was"]
 
 
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
-    """A 2-layer Llama with a word-level tokenizer, saved as a model directory."""
+def word_tokenizer():
     from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     vocab = {w: i for i, w in enumerate(["<eos>", *WORDS])}
     tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tk.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok = PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="<eos>")
-    cfg = LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+    return PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="<eos>")
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    """A 2-layer Llama with a word-level tokenizer, saved as a model directory."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tok = word_tokenizer()
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
                       initializer_range=0.3, eos_token_id=0, bos_token_id=None, pad_token_id=None,
                       tie_word_embeddings=False)
@@ -107,6 +113,26 @@ def test_batched_equals_one_at_a_time(lm, tiny_dir):
     sa, sb = lm.score(PROMPTS, conts), single.score(PROMPTS, conts)
     for x, y in zip(sa, sb):
         assert x == pytest.approx(y, abs=1e-5)
+
+
+def test_left_padding_with_absolute_positions(tmp_path):
+    """GPT-2 adds absolute position embeddings: padded rows need their own position ids."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    tok = word_tokenizer()
+    torch.manual_seed(1)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=64, n_embd=32, n_layer=2, n_head=4,
+                                       eos_token_id=0, bos_token_id=0, initializer_range=0.3))
+    model.save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    gpt = load_tiny(tmp_path, batch_size=8)
+    for prompt, (c,) in zip(PROMPTS, gpt.generate(PROMPTS, max_new_tokens=6)):
+        ref, ref_lp = manual_greedy(gpt, prompt, 6)
+        assert c.tokens == [gpt.tokenizer.decode([t]) for t in ref]
+        assert c.token_logprobs == pytest.approx(ref_lp, abs=1e-4)
+    conts = ["dog ran", "sat", "on the mat", "red", "a big log"]
+    for p, c, g in zip(PROMPTS, conts, gpt.score(PROMPTS, conts)):
+        assert g == pytest.approx(manual_score(gpt, p, c), abs=1e-4)
 
 
 def test_n_greedy_copies(lm):

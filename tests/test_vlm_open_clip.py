@@ -211,11 +211,11 @@ def test_bad_options(opts, match):
         OpenClipVLM(**opts)
 
 
-def test_model_name_with_slash_is_accepted():
-    vlm = OpenClipVLM(name="RN50", random_init=True, device="cpu", batch_size=2)
-    assert vlm.name == "RN50" and vlm.embed_dim == 1024
-    assert vlm.encode_images(images(1, size=(224, 224))).shape == (1, 1024)
+def test_model_names_are_resolved_like_open_clip():
     assert OpenClipVLM._architecture({"name": "ViT-B/32"}, "vlm") == ("ViT-B-32", None)
+    assert OpenClipVLM._architecture({"name": "local-dir:/x"}, "vlm") == ("local-dir:/x", None)
+    with pytest.raises(SocraticError, match="brings its own weights"):
+        OpenClipVLM(name="local-dir:/nowhere", pretrained="openai")
 
 
 @pytest.mark.cuda

@@ -100,3 +100,14 @@ def test_word_list_is_plain_lowercase_words():
     words = load_word_list()
     assert 20 <= len(words) <= 100
     assert all(re.fullmatch(r"[a-z]+", w) for w in words)
+
+
+def test_an_edited_vocabulary_file_is_reread(tmp_path):
+    import os
+
+    f = tmp_path / "v.txt"
+    f.write_text("a\n")
+    assert load_vocab(f) == ["a"]
+    f.write_text("a\nb\n")
+    os.utime(f, ns=(1, 10**18))
+    assert load_vocab(f) == ["a", "b"]

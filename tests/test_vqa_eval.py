@@ -159,3 +159,10 @@ def test_malformed_annotations_cli_one_line(tmp_path, content, match):
     assert r.exit_code == 2
     assert match in r.output and "Traceback" not in r.output
     assert len(r.output.strip().splitlines()) == 1
+
+
+def test_engine_dataset_lines_accepted(tmp_path):
+    p = tmp_path / "run.jsonl"
+    p.write_text('{"id": "1", "outputs": {"answer": "dog", "caption": "x"}, "warnings": []}\n'
+                 '{"id": "2", "error": "boom"}\n')
+    assert load_predictions(p) == {"1": "dog"}

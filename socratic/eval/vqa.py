@@ -87,7 +87,8 @@ def load_questions(path: str | Path) -> dict[str, str]:
 
 
 def load_predictions(path: str | Path) -> dict[str, str]:
-    """A JSON list of {"question_id", "answer"} (official results format) or JSONL lines of the same.
+    """A JSON list of {"question_id", "answer"} (official results format) or JSONL lines of the same
+    (also `socratic run --dataset` lines: {"id": question_id, "outputs": {"answer": ...}}).
 
     JSONL lines holding an "error" and no "answer" (failed items of a dataset run) are skipped; a later line
     for the same question wins."""
@@ -112,6 +113,10 @@ def load_predictions(path: str | Path) -> dict[str, str]:
             except json.JSONDecodeError as exc:
                 raise SocraticError(f"invalid JSON ({exc.msg})", file=str(p), line=k) from None
     for where, r in numbered:
+        if isinstance(r, dict) and "question_id" not in r and "id" in r and ("outputs" in r or "error" in r):
+            # a `socratic run --dataset` line: {"id": <question_id>, "outputs": {"answer": ...}} or {"id", "error"}
+            outs = r.get("outputs") if isinstance(r.get("outputs"), dict) else {}
+            r = {"question_id": r["id"], **({"answer": outs["answer"]} if "answer" in outs else {"error": "-"})}
         qid = _qid(r, where, str(p))
         if "answer" not in r and "error" in r:
             continue

@@ -17,7 +17,7 @@ from PIL import Image
 
 from ..errors import SocraticError
 
-DEFAULT_MAX_SIDE = 1024
+DEFAULT_MAX_SIDE = 512  # CLIP sees 224-336 px; larger frames only cost memory and cache space
 
 
 @dataclass(frozen=True)

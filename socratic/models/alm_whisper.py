@@ -137,7 +137,8 @@ def whisper_cache_root() -> Path:
 
 
 class OpenAIWhisperALM(ALM):
-    OPTIONS = {"name", "device", "random_init", "seed", "beam_size", "language"}
+    OPTIONS = {"name", "device", "random_init", "seed", "beam_size", "language", "temperature",
+               "sample_len"}
 
     def __init__(self, spec: ModelSpec):
         import whisper
@@ -147,6 +148,8 @@ class OpenAIWhisperALM(ALM):
         dev = pick_device(o.get("device"))
         self.device, self.language = dev, o.get("language")
         self.beam_size = o.get("beam_size")
+        self.temperature = o.get("temperature")  # whisper's default: fall back through 0.0 ... 1.0
+        self.sample_len = o.get("sample_len")
         name = str(o.get("name") or "base")
         if o.get("random_init"):
             self.model = random_whisper(name, seed=int(o.get("seed", 0))).to(dev)
@@ -188,6 +191,11 @@ class OpenAIWhisperALM(ALM):
 
         arr = audio_array(audio, whisper.load_audio)
         opts = {"beam_size": int(self.beam_size)} if self.beam_size else {}
+        if self.sample_len:  # most tokens decoded per 30 s window (whisper's default: 224)
+            opts["sample_len"] = int(self.sample_len)
+        if self.temperature is not None:
+            t = self.temperature
+            opts["temperature"] = tuple(map(float, t)) if isinstance(t, (list, tuple)) else float(t)
         out = self.model.transcribe(arr, language=language or self.language, fp16=self._fp16, verbose=None, **opts)
         raw = [(s["start"], s["end"], s["text"]) for s in out["segments"]]
         return Transcript(_segments(raw, arr.size / SAMPLE_RATE), language=out.get("language"))
@@ -210,4 +218,7 @@ def random_whisper(name: str, seed: int = 0):
                            n_text_head=heads, n_text_layer=dec)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        return Whisper(dims)
+        model = Whisper(dims)
+        # the text decoder's positional embedding is allocated with torch.empty: give it defined values
+        torch.nn.init.normal_(model.decoder.positional_embedding, std=0.01)
+    return model

@@ -103,7 +103,7 @@ class OpenAILM(LM):
     def _fail(self, what: str) -> SocraticError:
         msg = f"LM {self.model!r} at {self.base_url}: {what}"
         key = os.environ.get(self.api_key_env)
-        if key:
+        if key and len(key) >= 8:
             msg = msg.replace(key, "***")
         return SocraticError(msg)
 
@@ -132,10 +132,18 @@ class OpenAILM(LM):
                 why = f"timed out after {self.timeout:g} s"
             except openai.APIConnectionError as e:
                 why = f"connection error: {_brief(e)}"
+            except openai.APIError as e:  # e.g. a response that is not what the API promises
+                raise self._fail(_brief(e)) from None
             if attempt == self.max_retries:
                 raise self._fail(f"{why} (after {attempt + 1} attempt(s))") from None
             time.sleep(self._backoff(attempt, retry_after))
         raise AssertionError("unreachable")
+
+    def _choices(self, resp: Any) -> list[Any]:
+        choices = getattr(resp, "choices", None)
+        if not isinstance(choices, list):
+            raise self._fail(f"unexpected response (not an OpenAI completion): {str(resp)[:120]!r}")
+        return sorted(choices, key=lambda c: c.index or 0)
 
     def _map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
         if self.concurrency == 1 or len(items) <= 1:
@@ -176,8 +184,8 @@ class OpenAILM(LM):
             kw["logprobs"] = 1
         resp = self._call(self._api().completions.create, **kw)
         out = []
-        for ch in sorted(resp.choices, key=lambda c: c.index or 0):
-            text, cut = _cut_at_stop(ch.text or "", stop)
+        for ch in self._choices(resp):
+            text = _cut_at_stop(ch.text or "", stop)
             lp = ch.logprobs
             if not logprobs:
                 out.append(Completion(text))
@@ -186,7 +194,7 @@ class OpenAILM(LM):
                 raise self._fail("logprobs were asked for but the server returned none")
             tokens, values = list(lp.tokens), list(lp.token_logprobs)
             offsets = list(lp.text_offset) if lp.text_offset else None
-            k = _tokens_before(tokens, offsets, len(text) if cut or stop else None)
+            k = _tokens_before(tokens, offsets, len(text) if stop else None)
             out.append(Completion(text, [float(v) for v in values[:k]], tokens[:k]))
         return out
 
@@ -201,8 +209,8 @@ class OpenAILM(LM):
             kw["logprobs"], kw["top_logprobs"] = True, 0
         resp = self._call(self._api().chat.completions.create, **kw)
         out = []
-        for ch in sorted(resp.choices, key=lambda c: c.index or 0):
-            text, _ = _cut_at_stop(ch.message.content or "", stop)
+        for ch in self._choices(resp):
+            text = _cut_at_stop(ch.message.content or "", stop)
             if not logprobs:
                 out.append(Completion(text))
                 continue
@@ -237,7 +245,7 @@ class OpenAILM(LM):
                     raise
                 if max_tokens == 1:
                     raise self._fail(f"{unsupported} ({e.message.split(': ', 2)[-1]})") from None
-        ch = resp.choices[0] if resp.choices else None
+        ch = (self._choices(resp) or [None])[0]
         lp = ch.logprobs if ch is not None else None
         if (ch is None or not (ch.text or "").startswith(full) or lp is None or not lp.tokens
                 or lp.token_logprobs is None or not lp.text_offset):
@@ -255,10 +263,10 @@ class OpenAILM(LM):
         return out
 
 
-def _cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+def _cut_at_stop(text: str, stop: Sequence[str]) -> str:
     """Text before the first stop string (servers normally cut already; this covers those that do not)."""
     hits = [i for i in (text.find(s) for s in stop if s) if i >= 0]
-    return (text[:min(hits)], True) if hits else (text, False)
+    return text[:min(hits)] if hits else text
 
 
 def _running_offsets(tokens: Sequence[str]):

@@ -45,7 +45,8 @@ def converted_gguf(gguf: Path, sha: str | None = None) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{sha[:12]}.", dir=parent))
     os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is shared
     try:
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32,
+                                                     **_dequantize_kwargs())
         tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         if not getattr(tok, "chat_template", None):
             tok.chat_template = _gguf_chat_template(gguf)
@@ -62,6 +63,15 @@ def converted_gguf(gguf: Path, sha: str | None = None) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _dequantize_kwargs() -> dict:
+    """Ask for plain dense weights (recent transformers otherwise keeps GGUF blocks, which cannot be saved)."""
+    try:
+        from transformers import GgufConfig
+    except ImportError:  # older transformers always dequantise
+        return {}
+    return {"quantization_config": GgufConfig(dequantize=True)}
 
 
 def _gguf_chat_template(gguf: Path) -> str | None:

@@ -146,7 +146,7 @@ class OpenClipVLM(VLM):
         self.fingerprint = f"open_clip:{name}:{weights}"
         if random_init:
             self.warnings = (f"vlm '{self.model_id}' has RANDOM weights: its visual labels are meaningless",)
-        self.model = model.eval()
+        self.model = model.eval().requires_grad_(False)
         self.preprocess = preprocess
         self.tokenizer = open_clip.get_tokenizer(name)
         self.logit_scale = float(model.logit_scale.detach().float().exp())

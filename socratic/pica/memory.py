@@ -166,6 +166,7 @@ class ExampleMemory:
         if self.features.ndim != 2 or len(self.items) != self.features.shape[0]:
             raise SocraticError(f"PICa memory {self.folder} is inconsistent (rows vs items)", field="memory")
         self.dim = self.features.shape[1] // 2
+        self._matrix = np.asarray(self.features)  # plain ndarray over the same mapping (memmap ops are slow)
         self.valid = np.array([it.valid for it in self.items], dtype=bool)
 
     def __len__(self) -> int:
@@ -211,7 +212,7 @@ class ExampleMemory:
             query[:, : self.dim] = wq * _normalise(_need(question_emb, "question", self.dim))
         if wi:
             query[:, self.dim:] = wi * _normalise(_need(image_emb, "image", self.dim))
-        return query @ self.features.T
+        return query @ self._matrix.T
 
     def select(self, question_emb: np.ndarray | None, image_emb: np.ndarray | None, k: int, *,
                mode: str = "question_image", rng: np.random.Generator | Sequence[np.random.Generator] | None = None

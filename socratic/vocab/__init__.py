@@ -41,8 +41,8 @@ def read_lines(path: Path) -> list[str]:
     return [s for s in (line.strip() for line in text.splitlines()) if s]
 
 
-@lru_cache(maxsize=None)
-def _load(path: str) -> tuple[str, ...]:
+@lru_cache(maxsize=64)
+def _load(path: str, stamp: tuple[int, int]) -> tuple[str, ...]:
     labels = read_lines(Path(path))
     if not labels:
         raise SocraticError(f"vocabulary {path} is empty")
@@ -62,7 +62,9 @@ def vocab_path(name_or_path: str | Path) -> Path:
 
 def load_vocab(name_or_path: str | Path) -> list[str]:
     """Labels of a built-in vocabulary (`places365`, `objects`, ...) or of a text file, one label a line."""
-    return list(_load(str(vocab_path(name_or_path))))
+    path = vocab_path(name_or_path)
+    st = path.stat()
+    return list(_load(str(path), (st.st_size, st.st_mtime_ns)))
 
 
 def place_names() -> list[str]:
