@@ -178,7 +178,20 @@ def _mount_subapps() -> None:
 _mount_subapps()
 
 
+def _quiet_libraries() -> None:
+    """Our own warnings reach the user; libraries' load-time chatter does not (SOCRATIC_DEBUG=1 keeps it)."""
+    if os.environ.get("SOCRATIC_DEBUG"):
+        return
+    import logging
+
+    logging.getLogger().setLevel(logging.ERROR)
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
 def main(argv: list[str] | None = None) -> None:
+    _quiet_libraries()
     app(args=argv, prog_name="socratic")
 
 

@@ -48,11 +48,14 @@ def resolve_models(plan: Plan, *, profile: str | None = None, random_vlm: bool =
         if name not in specs:
             raise SocraticError(f"override for unknown model '{name}'", field=f"models.{name}")
         specs[name] = ModelSpec.from_dict(name, {**specs[name].to_dict(), **opts})
-    if random_vlm:
+    if random_vlm:  # an explicit request: a small random-init CLIP stands in, flagged by a warning
+        from .models.vlm_open_clip import STAND_IN_CONFIG
+
         for name, s in specs.items():
             if s.family == "vlm":
-                opts = {k: v for k, v in s.options.items() if k not in ("pretrained", "path")}
-                specs[name] = ModelSpec(name, s.family, s.backend, {**opts, "random_init": True})
+                keep = {k: v for k, v in s.options.items() if k in ("device", "dtype", "batch_size", "seed")}
+                specs[name] = ModelSpec(name, "vlm", "open_clip", {**keep, "config": STAND_IN_CONFIG,
+                                                                   "random_init": True})
     return specs
 
 

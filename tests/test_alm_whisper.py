@@ -139,3 +139,13 @@ def test_file_without_audio_stream_names_file(silent_video, tmp_path):
     junk.write_bytes(b"not audio at all" * 10)
     with pytest.raises(SocraticError, match="junk.wav"):
         audio_array(str(junk), whisper.load_audio)
+
+
+@pytest.mark.cuda
+@pytest.mark.slow
+def test_faster_whisper_cuda_float16(speech):
+    alm = load_model(ModelSpec.from_dict("asr", {"family": "alm", "backend": "faster_whisper",
+                                                 "packaged": "whisper-base-ct2", "device": "cuda"}))
+    t = alm.transcribe(str(speech))
+    assert "brown fox" in t.text.lower()
+    check_transcript(t, duration(speech))

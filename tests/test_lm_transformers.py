@@ -293,3 +293,13 @@ def test_packaged_smollm2_chat(smol):
     assert "<|im_start|>" in chat.tokenizer.decode(chat.encode_prompt("What is 2+2?"))
     (c,) = chat.generate(["What is 2+2?"], max_new_tokens=10)[0]
     assert isinstance(c, Completion) and c.text.strip()
+
+
+@pytest.mark.cuda
+def test_cuda_matches_cpu(lm, tiny_dir):
+    gpu = load_tiny(tiny_dir, device="cuda", dtype="float32")
+    assert gpu.device.type == "cuda" and load_tiny(tiny_dir, device="cuda").model.dtype == torch.float16
+    a, b = lm.generate(PROMPTS, max_new_tokens=6), gpu.generate(PROMPTS, max_new_tokens=6)
+    assert [c[0].tokens for c in a] == [c[0].tokens for c in b]
+    s = gpu.generate(PROMPTS[:2], max_new_tokens=6, temperature=1.0, n=2, seed=4)
+    assert s == gpu.generate(PROMPTS[:2], max_new_tokens=6, temperature=1.0, n=2, seed=4)

@@ -24,6 +24,13 @@ OPTIONS = {"name", "pretrained", "path", "random_init", "seed", "config", "devic
 _PRECISION = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
 
 
+# What `--random-vlm` builds: random weights carry no meaning at any size, so a small architecture keeps
+# offline demos and tests fast (vocabularies of ~10k entries encode in seconds on a CPU).
+STAND_IN_CONFIG = {"embed_dim": 64,
+                   "vision_cfg": {"image_size": 64, "layers": 2, "width": 128, "patch_size": 16},
+                   "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 128, "heads": 4, "layers": 2}}
+
+
 def _sha256_file(path: Path) -> str:
     """Checksum of a checkpoint, remembered per (path, size, mtime) so big files are hashed once."""
     st = path.stat()
