@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import socket
 import sys
 from collections import deque
 from pathlib import Path
@@ -212,10 +213,24 @@ class PipelineWorker:
 # -- the driver ------------------------------------------------------------------------------------------
 
 
+def _check_reachable(address: str) -> None:
+    """One line at once when host:port (or ray://host:port) does not answer, not minutes of Ray retries."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return  # auto, local, ...: Ray resolves these itself
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
+    except OSError as exc:
+        raise SocraticError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}",
+                            field="address") from None
+
+
 def _connect(ray, address: str | None) -> bool:
     """Join a running Ray (already initialised, or at `address`), else start a local one. True if started."""
     if ray.is_initialized():
         return False
+    if address:
+        _check_reachable(address)
     kwargs: dict[str, Any] = {"logging_level": logging.WARNING}
     if not address and not os.environ.get("RAY_ADDRESS"):
         kwargs["include_dashboard"] = False

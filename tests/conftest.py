@@ -42,3 +42,7 @@ def run_cli():
                               cwd=cwd or REPO, env=full_env, timeout=timeout)
 
     return run
+
+
+# One llama.cpp server per test session, shared by every module that asks for it.
+from support.llama_server import llama_server  # noqa: E402,F401

@@ -49,7 +49,8 @@ def test_attach_speech_goes_to_the_frame_whose_interval_holds_the_start():
 
 def test_world_state_log_lines():
     out = world_state_log([12.4, 75.0], [["kitchen"], ["living room", "office"]],
-                          [["kettle", "mug"], ["sofa"]], ["making coffee", "reading"], ["I'll make coffee", ""])
+                          [["kettle", "mug, coffee mug"], ["sofa"]], ["making coffee", "reading"],
+                          ["I'll make coffee", ""])
     assert out["lines"].split("\n") == [
         '[00:12] place: kitchen | objects: kettle, mug | activity: making coffee | heard: "I\'ll make coffee"',
         "[01:15] place: living room or office | objects: sofa | activity: reading"]
@@ -58,6 +59,8 @@ def test_world_state_log_lines():
     assert out["log"][1]["heard"] == ""
     json.dumps(out["log"])  # the log is plain JSON
     assert "heard" not in world_state_log([0.0], ["yard"], [["tree"]], ["walking"])["lines"]
+    full = world_state_log([0.0], ["yard"], [["oak, oak tree", "bench"]], ["sitting"], first_synonym=False)
+    assert full["lines"] == "[00:00] place: yard | objects: oak, oak tree, bench | activity: sitting"
     with pytest.raises(SocraticError, match="different lengths"):
         world_state_log([0.0, 1.0], ["a"], [["b"]], ["c"])
 
@@ -164,16 +167,18 @@ def test_video_search_disabled_keeps_every_line():
 
 # -- the pipelines, end to end -------------------------------------------------------------------------
 
-def _run(name, cache_dir, **inputs):
+def _run(name, cache_dir, search=None, **inputs):
     from socratic import Pipeline
 
     p = Pipeline.from_yaml(REPO / "pipelines" / name)
+    if search:
+        p.nodes["search"].params.update(search)
     return p.run(inputs, profile="offline", random_vlm=True, cache_dir=cache_dir,
                  models={"clip": {"name": None, "config": TINY_CLIP, "device": "cpu"}})
 
 
 @pytest.mark.slow
-def test_egocentric_summary_end_to_end(narrated_video, tmp_path):
+def test_egocentric_summary_end_to_end(narrated_video, tmp_path, smollm):
     first = _run("egocentric_summary.yaml", tmp_path / "cache", video=str(narrated_video.path))
     out = first.outputs
     assert set(out) >= {"summary", "lines", "log", "transcript"}
@@ -187,7 +192,11 @@ def test_egocentric_summary_end_to_end(narrated_video, tmp_path):
     lines = out["lines"].split("\n")
     assert len(lines) == 5 and lines[3].startswith("[00:06] place: ")
     assert "coffee" in out["transcript"].lower()
-    assert isinstance(out["summary"], str) and out["summary"]
+    # the summary is the LM's greedy reading of the log through the summary prompt
+    template = (REPO / "prompts" / "egocentric_summary.txt").read_text()
+    want = smollm.generate([template.replace("{lines}", out["lines"])], max_new_tokens=96, temperature=0.0,
+                           stop=["\nQ:", "\nA:"])[0][0].text.strip()
+    assert out["summary"] == want
     assert any("RANDOM weights" in w for w in first.warnings)
 
     again = _run("egocentric_summary.yaml", tmp_path / "cache", video=str(narrated_video.path))
@@ -198,15 +207,18 @@ def test_egocentric_summary_end_to_end(narrated_video, tmp_path):
 
 
 @pytest.mark.slow
-def test_video_qa_end_to_end_with_and_without_search(narrated_video, tmp_path):
+def test_video_qa_end_to_end_with_and_without_search(narrated_video, tmp_path, smollm):
     q = "What was I making?"
     full = _run("video_qa.yaml", tmp_path / "cache", video=str(narrated_video.path), question=q)
-    assert isinstance(full["answer"], str) and full["answer"]
+    template = (REPO / "prompts" / "video_qa.txt").read_text()
+    prompt = template.replace("{lines}", full["lines"]).replace("{question}", q)
+    want = smollm.generate([prompt], max_new_tokens=48, temperature=0.0, stop=["\nQ:", "\nA:"])[0][0].text.strip()
+    assert full["answer"] == want
     assert full["lines"].count("\n") == 4 and full["entities"] == []
-    searched = _run("video_qa.yaml", tmp_path / "cache", video=str(narrated_video.path), question=q,
-                    video_search=True)
+    searched = _run("video_qa.yaml", tmp_path / "cache", search={"top_k": 1, "window": 1},
+                    video=str(narrated_video.path), question=q, video_search=True)
     kept = searched["lines"].split("\n")
-    assert 1 <= len(kept) < 5 and all(k in full["lines"].split("\n") for k in kept)
+    assert 2 <= len(kept) <= 3 and all(k in full["lines"].split("\n") for k in kept)
     assert searched["log"] == full["log"]
     cached = {r.node for r in searched.trace.records if r.cached}
     assert {"frames", "places", "objects", "speech", "log"} <= cached  # shared with the first run

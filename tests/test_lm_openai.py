@@ -16,7 +16,7 @@ import pytest
 from socratic.errors import SocraticError
 from socratic.models.lm_openai import OpenAILM, is_loopback
 from socratic.models.loader import ModelSpec
-from support.llama_server import SERVER_MODEL_ALIAS, llama_server  # noqa: F401  (fixture)
+from support.llama_server import SERVER_MODEL_ALIAS
 
 FAKE_KEY = "sk-test-SECRET-4f1c9a7e"
 

@@ -196,3 +196,32 @@ def test_candidate_from_completion():
     assert (c.text, c.answer, c.score) == (" The Dog.", "dog", -1.0)
     with pytest.raises(SocraticError, match="log-probs"):
         candidate(Completion(" dog", [], []))
+
+
+# ---------------------------------------------------------------- the shipped pipeline
+
+def test_pipeline_yaml_prompts_and_defaults_are_the_paper():
+    from socratic.pipeline import Pipeline
+
+    plan = Pipeline.from_yaml(REPO_DIR / "pipelines" / "pica_okvqa.yaml").validate()
+    pr = plan.params["prompts"]
+    assert pr["header"] == HEADER and pr["tag_join"] == "faithful"
+    fmt = PromptFormat(pr["header"], pr["example"], pr["query"])
+    assert fmt.build([("c", "q", "a")], "t", "Q") == HEADER + example_block("c", "q", "a") + query_block("t", "Q")
+    sel = plan.params["select"]
+    assert (sel["n_shot"], sel["n_ensemble"], sel["mode"], sel["caption_choice"]) == (16, 5, "question_image",
+                                                                                      "random")
+    assert plan.params["answer"]["max_new_tokens"] == 5
+
+
+def test_given_caption_rewires_and_drops_the_captioner():
+    from socratic.pica.api import PICa
+
+    pica = PICa.from_yaml(REPO_DIR / "pipelines" / "pica_okvqa.yaml", memory=__file__)
+    p = pica._variant(True, False, batch=False)
+    assert p.nodes["prompts"].inputs["caption"] == "inputs.caption"
+    assert set(p.nodes) == {"select", "prompts", "answer"} and set(p.models) == {"clip", "lm"}
+    assert p.outputs["caption"] == "inputs.caption" and set(p.inputs) == {"image", "question", "caption", "tags"}
+    b = pica._variant(True, True, batch=True)
+    assert b.inputs["question"].type == "list[text]" and b.nodes["select"].map == ["question", "image"]
+    assert pica.pipeline.nodes["prompts"].inputs["caption"] == "caption.best"  # the original is untouched

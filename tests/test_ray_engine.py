@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from socratic import Pipeline, SocraticError
-from socratic.ray_engine import actor_resources, declare_resources, portable_spec, worker_code, NODE_RESOURCES
+from socratic.ray_engine import (NODE_RESOURCES, _check_reachable, actor_resources, declare_resources, portable_spec,
+                                 worker_code)
 from socratic.runner import resolve_models
 
 import ray_nodes
@@ -128,6 +129,13 @@ def test_ray_workers_get_inlined_prompts_and_the_node_modules(tmp_path):
     assert ("ray_nodes", str(TESTS)) in modules and not by_value and not backends
 
 
+def test_ray_unreachable_address_fails_fast_with_one_line():
+    for address in ("127.0.0.1:1", "ray://127.0.0.1:1"):
+        with pytest.raises(SocraticError, match="cannot reach the Ray cluster at .*127.0.0.1:1"):
+            _check_reachable(address)
+    _check_reachable("auto")  # left to Ray
+
+
 # -- on a local 2-CPU Ray cluster -----------------------------------------------------------------------
 
 
@@ -189,10 +197,10 @@ def test_ray_item_that_kills_its_worker_gets_an_error_record(ray_cluster, tmp_pa
     p.add_output("t", "c.text")
     out = tmp_path / "out.jsonl"
     rows = [{"id": t, "text": t} for t in ("a", "b", "crash", "c", "d", "e")]
-    counts = p.run_dataset(rows, out, engine="ray", batch_size=2)
+    counts = p.run_dataset(rows, out, engine="ray", batch_size=2, max_attempts=2)
     assert counts == {"done": 5, "skipped": 0, "failed": 1}
     recs = _records(out)
-    assert "worker died 3 times" in recs["crash"]["error"]
+    assert "worker died 2 times" in recs["crash"]["error"]
     assert all(recs[t]["outputs"]["t"] == t for t in "abcde")
 
 
@@ -230,7 +238,7 @@ def test_ray_node_types_defined_in_a_script_travel_by_value(ray_cluster, tmp_pat
               "p = Pipeline().add_input('text', 'text').add_node('d', 'r_script_twice', inputs={'text': 'inputs.text'})\n"
               "p.add_output('d', 'd.text')\n"
               f"print(p.run_dataset([{{'text': 'ab'}}, {{'text': 'c'}}], {str(tmp_path / 'o.jsonl')!r}, engine='ray',"
-              f" address={ray_cluster!r}, progress=False))\n")
+              f" address={ray_cluster!r}, workers=1, progress=False))\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
     recs = _records(tmp_path / "o.jsonl")

@@ -80,7 +80,7 @@ class ClipTokens:
         """Token ids of `text`; uses the cached head of `state` when that is provably exact."""
         if self.incremental:
             h = len(state.head)
-            if text.startswith(state.head) and (h == 0 or text[h] == " ") and is_plain(text[h:]):
+            if text.startswith(state.head) and (h == 0 or text[h:h + 1] in ("", " ")) and is_plain(text[h:]):
                 self.stats["incremental"] += 1
                 return self._frame(state.ids + self._encode_plain(text[h:]))
         self.stats["scratch"] += 1

@@ -26,12 +26,12 @@ def clock(t: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
-def _labels(value: Any) -> list[str]:
+def _labels(value: Any, first_synonym: bool = False) -> list[str]:
     if value is None:
         return []
-    if isinstance(value, str):
-        return [value] if value.strip() else []
-    return [str(v) for v in value if str(v).strip()]
+    items = [value] if isinstance(value, str) else list(value)
+    out = [str(v).split(", ")[0].strip() if first_synonym else str(v).strip() for v in items]
+    return [v for v in out if v]
 
 
 def format_line(entry: dict[str, Any]) -> str:
@@ -71,16 +71,18 @@ def attach_speech(timestamps: list[float], segments: list[Any]) -> list[str]:
 
 @node("world_state_log", outputs={"log": list[Any], "lines": str})
 def world_state_log(timestamps: list[float], places: list[Any], objects: list[Any], activities: list[str],
-                    heard: list[str] | None = None, *, place_sep: str = " or ") -> dict:
+                    heard: list[str] | None = None, *, place_sep: str = " or ", first_synonym: bool = True) -> dict:
     """One entry per key frame: {t, place, objects, activity, heard} and its human-readable line.
 
     `places` / `objects` hold per frame a label or a ranked list of labels (e.g. a mapped clip_classify);
-    several places are joined with `place_sep`."""
+    several places are joined with `place_sep`. With `first_synonym`, an object label that is a synonym list
+    ("mug, coffee mug") is shown by its first name ("mug"), so that the log's comma-separated objects stay
+    one name each."""
     n = _check_lengths(timestamps=timestamps, places=places, objects=objects, activities=activities, heard=heard)
     log = []
     for i in range(n):
         log.append({"t": float(timestamps[i]), "place": place_sep.join(_labels(places[i])),
-                    "objects": _labels(objects[i]), "activity": str(activities[i]).strip(),
+                    "objects": _labels(objects[i], first_synonym), "activity": str(activities[i]).strip(),
                     "heard": (heard[i] if heard else "").strip()})
     return {"log": log, "lines": "\n".join(format_line(e) for e in log)}
 
