@@ -5,7 +5,8 @@
 2. Ensembling: the m=5 prompts of one question in one batched LM pass vs 5 sequential calls, same local LM
    (the packaged SmolLM2 unless --lm-id/--lm-path), greedy, ≤5 new tokens, stop at newline. Goal: ≥ 3×.
 
-    python benchmarks/pica.py [--sizes 1000 10000 100000] [--n-shot 16] [--m 5] [--device auto] [--skip-lm]
+    python benchmarks/pica.py [--sizes 1000 10000 100000] [--n-shot 16 4 1] [--m 5] [--device auto]
+                              [--threads N] [--skip-lm] [--skip-selection]
 """
 
 from __future__ import annotations
@@ -69,8 +70,10 @@ def bench_ensemble(lm, n: int, m: int, reps: int) -> None:
     ntok = [len(lm.encode_prompt(p)) for p in prompts] if hasattr(lm, "encode_prompt") else None
     generate_answers(lm, [prompts], batched=True)  # warm-up
     generate_answers(lm, [prompts], batched=False)
-    batched = timed(lambda: generate_answers(lm, [prompts], batched=True), reps)
-    seq = timed(lambda: generate_answers(lm, [prompts], batched=False), reps)
+    batched, seq = [], []
+    for _ in range(reps):  # interleaved, so a change in machine load hits both alike
+        batched += timed(lambda: generate_answers(lm, [prompts], batched=True), 1)
+        seq += timed(lambda: generate_answers(lm, [prompts], batched=False), 1)
     b, s = statistics.median(batched), statistics.median(seq)
     same = [c.text for c in generate_answers(lm, [prompts], batched=True)[0].candidates] == \
            [c.text for c in generate_answers(lm, [prompts], batched=False)[0].candidates]
@@ -85,17 +88,24 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     ap.add_argument("--dim", type=int, default=512)
-    ap.add_argument("--n-shot", type=int, nargs="+", default=[16, 4])
+    ap.add_argument("--n-shot", type=int, nargs="+", default=[16, 4, 1])
     ap.add_argument("--m", type=int, default=5)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--lm-id", default=None, help="a transformers model id or local dir instead of SmolLM2")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--skip-lm", action="store_true")
+    ap.add_argument("--skip-selection", action="store_true")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="pica-bench-") as tmp:
-        bench_selection(args.sizes, args.dim, args.n_shot[0] * args.m, Path(tmp))
+    if not args.skip_selection:
+        with tempfile.TemporaryDirectory(prefix="pica-bench-") as tmp:
+            bench_selection(args.sizes, args.dim, args.n_shot[0] * args.m, Path(tmp))
     if args.skip_lm:
         return
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     from socratic.models.loader import ModelSpec, load_model
 
     opts = {"id": args.lm_id} if args.lm_id else {"packaged": "smollm2-135m-instruct"}

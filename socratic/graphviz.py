@@ -5,12 +5,18 @@ from __future__ import annotations
 from .pipeline import Pipeline, parse_ref
 
 
-def _edges(p: Pipeline):
-    for name, ns in p.nodes.items():
-        for port, ref in ns.inputs.items():
-            head, tail = parse_ref(ref)
-            src = f"inputs.{tail}" if head == "inputs" else head
-            yield src, name, (tail if head != "inputs" else "") + (f" → {port}" if port != tail else "")
+def _elements(p: Pipeline):
+    """(id, label, kind) for inputs, nodes and outputs; (src, dst, label) for every edge."""
+    def source(ref: str) -> str:
+        head, tail = parse_ref(ref)
+        return f"inputs.{tail}" if head == "inputs" else head
+
+    boxes = [(f"inputs.{n}", n, "input") for n in p.inputs]
+    boxes += [(n, f"{n} ({ns.type}{', map' if ns.map else ''})", "node") for n, ns in p.nodes.items()]
+    boxes += [(f"outputs.{n}", n, "output") for n in p.outputs]
+    edges = [(source(ref), name, port) for name, ns in p.nodes.items() for port, ref in ns.inputs.items()]
+    edges += [(source(ref), f"outputs.{name}", "") for name, ref in p.outputs.items()]
+    return boxes, edges
 
 
 def _id(name: str) -> str:
@@ -18,35 +24,17 @@ def _id(name: str) -> str:
 
 
 def to_mermaid(p: Pipeline) -> str:
-    lines = ["flowchart TD"]
-    for name in p.inputs:
-        lines.append(f'  {_id("inputs." + name)}(["{name}"])')
-    for name, ns in p.nodes.items():
-        lines.append(f'  {_id(name)}["{name}<br/><i>{ns.type}</i>{" (map)" if ns.map else ""}"]')
-    for name in p.outputs:
-        lines.append(f'  {_id("outputs." + name)}[/"{name}"/]')
-    for src, dst, label in _edges(p):
-        lines.append(f'  {_id(src)} -->|"{label}"| {_id(dst)}' if label else f"  {_id(src)} --> {_id(dst)}")
-    for name, ref in p.outputs.items():
-        head, tail = parse_ref(ref)
-        src = f"inputs.{tail}" if head == "inputs" else head
-        lines.append(f"  {_id(src)} --> {_id('outputs.' + name)}")
+    shape = {"input": '(["{}"])', "node": '["{}"]', "output": '[/"{}"/]'}
+    boxes, edges = _elements(p)
+    lines = ["flowchart TD"] + [f"  {_id(i)}{shape[k].format(label)}" for i, label, k in boxes]
+    lines += [f'  {_id(s)} -->|"{lab}"| {_id(d)}' if lab else f"  {_id(s)} --> {_id(d)}" for s, d, lab in edges]
     return "\n".join(lines)
 
 
 def to_dot(p: Pipeline) -> str:
+    shape = {"input": "ellipse", "node": "box", "output": "parallelogram"}
+    boxes, edges = _elements(p)
     lines = [f'digraph "{p.name or "pipeline"}" {{', "  rankdir=TB;"]
-    for name in p.inputs:
-        lines.append(f'  "{_id("inputs." + name)}" [label="{name}", shape=ellipse];')
-    for name, ns in p.nodes.items():
-        lines.append(f'  "{_id(name)}" [label="{name}\\n({ns.type})", shape=box];')
-    for name in p.outputs:
-        lines.append(f'  "{_id("outputs." + name)}" [label="{name}", shape=parallelogram];')
-    for src, dst, label in _edges(p):
-        lines.append(f'  "{_id(src)}" -> "{_id(dst)}" [label="{label}"];')
-    for name, ref in p.outputs.items():
-        head, tail = parse_ref(ref)
-        src = f"inputs.{tail}" if head == "inputs" else head
-        lines.append(f'  "{_id(src)}" -> "{_id("outputs." + name)}";')
-    lines.append("}")
-    return "\n".join(lines)
+    lines += [f'  "{_id(i)}" [label="{label}", shape={shape[k]}];' for i, label, k in boxes]
+    lines += [f'  "{_id(s)}" -> "{_id(d)}"' + (f' [label="{lab}"];' if lab else ";") for s, d, lab in edges]
+    return "\n".join(lines + ["}"])

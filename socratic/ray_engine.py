@@ -77,6 +77,12 @@ def _module_root(module_name: str) -> str | None:
     return str(path.parents[depth])
 
 
+def _by_value(fn) -> bool:
+    """Defined in a script, a notebook or a module run by path: no module a worker could import."""
+    mod = sys.modules.get(fn.__module__)
+    return fn.__module__ == "__main__" or mod is None or not getattr(mod, "__file__", None)
+
+
 def worker_code(plan, specs) -> tuple[list[tuple[str, str | None]], list, list]:
     """Modules the workers import to register the pipeline's node types and model backends, plus the node
     types and backends defined in `__main__` (a script or notebook), which travel by value."""
@@ -85,16 +91,15 @@ def worker_code(plan, specs) -> tuple[list[tuple[str, str | None]], list, list]:
     modules: dict[str, str | None] = {}
     node_types, backends = [], []
     for nt in plan.types.values():
-        mod = nt.fn.__module__
-        if mod == "__main__":
+        if _by_value(nt.fn):
             node_types.append(nt)
         else:
-            modules[mod] = _module_root(mod)
+            modules[nt.fn.__module__] = _module_root(nt.fn.__module__)
     for spec in specs.values():
         fn = _BACKENDS.get((spec.family, spec.backend))
         if fn is None:
             continue
-        if fn.__module__ == "__main__":
+        if _by_value(fn):
             backends.append((spec.family, spec.backend, fn))
         else:
             modules[fn.__module__] = _module_root(fn.__module__)
@@ -104,12 +109,16 @@ def worker_code(plan, specs) -> tuple[list[tuple[str, str | None]], list, list]:
 def _import_on_worker(modules: list[tuple[str, str | None]]) -> None:
     for name, root in modules:
         try:
-            importlib.import_module(name)
-        except ImportError:
-            if not root or not os.path.isdir(root):
-                raise
-            sys.path.insert(0, root)
-            importlib.import_module(name)
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                if not root or not os.path.isdir(root):
+                    raise
+                sys.path.insert(0, root)
+                importlib.import_module(name)
+        except ImportError as exc:
+            raise SocraticError(f"a Ray worker cannot import '{name}', which defines node types or model backends "
+                                f"of this pipeline ({exc}); install it on the cluster", field="engine") from None
 
 
 # -- resources -------------------------------------------------------------------------------------------
@@ -193,6 +202,9 @@ class PipelineWorker:
             self.error = exc
 
     def pid(self) -> int:
+        """The first call: answers once the actor is up, or raises what went wrong building it."""
+        if self.error is not None:
+            raise self.error
         return os.getpid()
 
     def run(self, items: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -244,20 +256,42 @@ def _connect(ray, address: str | None) -> bool:
 
 
 class _Scheduler:
-    """Keeps every actor fed; replaces dead actors; runs items suspected of killing a worker alone."""
+    """Feeds every started actor; replaces dead ones; runs items suspected of killing a worker alone.
+
+    An actor gets work only once it has answered a first call: items are never queued on an actor still
+    starting (or waiting for a node), while the others could run them.
+    """
 
     def __init__(self, ray, make_actor, n_actors: int, batches: list[list], max_attempts: int):
         self.ray, self.make_actor, self.max_attempts = ray, make_actor, max_attempts
-        self.actors = [make_actor() for _ in range(n_actors)]
+        self.actors: list = []
+        self.probes: dict[Any, Any] = {}  # ref of a first call -> actor still starting
+        self.started: set = set()
         self.fresh = deque(batches)
         self.suspects: deque = deque()  # single items that were in flight on a worker that died
         self.attempts: dict[str, int] = {}
         self.inflight: dict[Any, tuple[Any, list]] = {}  # ref -> (actor, items)
         self.busy: dict[Any, int] = {}
-        self.restarts = 0
+        self.failed_starts = 0
+        for _ in range(n_actors):
+            self._add()
+
+    def _add(self) -> None:
+        actor = self.make_actor()
+        self.actors.append(actor)
+        self.probes[actor.pid.remote()] = actor
+
+    def refs(self) -> list:
+        """What to wait on: calls in flight, and actors starting while there is work left for them."""
+        return list(self.inflight) + (list(self.probes) if self.fresh or self.suspects else [])
+
+    def running(self) -> bool:
+        return bool(self.refs())
 
     def fill(self) -> None:
         for actor in self.actors:
+            if actor not in self.started:
+                continue
             while True:
                 n = self.busy.get(actor, 0)
                 if self.suspects:
@@ -274,22 +308,37 @@ class _Scheduler:
         self.inflight[actor.run.remote(items)] = (actor, items)
         self.busy[actor] = self.busy.get(actor, 0) + 1
 
+    def probe_done(self, ref, alive: bool) -> None:
+        actor = self.probes.pop(ref)
+        if alive:
+            self.started.add(actor)
+            return
+        self.failed_starts += 1
+        if self.failed_starts > 3 * len(self.actors):
+            raise SocraticError(f"Ray workers died {self.failed_starts} times while starting (out of memory? "
+                                "see the Ray logs)", field="engine")
+        self._replace(actor)
+
     def done(self, ref) -> tuple[Any, list]:
         actor, items = self.inflight.pop(ref)
-        left = [a for a, _ in self.inflight.values() if a is actor]
-        self.busy[actor] = len(left)
+        self.busy[actor] = sum(1 for a, _ in self.inflight.values() if a is actor)
         return actor, items
+
+    def _replace(self, actor) -> None:
+        if actor not in self.actors:
+            return  # already replaced
+        self.actors.remove(actor)
+        self.started.discard(actor)
+        self.busy.pop(actor, None)
+        try:
+            self.ray.kill(actor, no_restart=True)
+        except Exception:  # already gone
+            pass
+        self._add()
 
     def worker_died(self, actor, items: list) -> list[tuple[str, str]]:
         """Replace the actor (once) and requeue its items; returns (id, error) for items out of attempts."""
-        if actor in self.actors:
-            self.actors[self.actors.index(actor)] = self.make_actor()
-            self.busy.pop(actor, None)
-            self.restarts += 1
-            try:
-                self.ray.kill(actor, no_restart=True)
-            except Exception:  # already gone
-                pass
+        self._replace(actor)
         failed = []
         for item_id, row in items:
             self.attempts[item_id] = self.attempts.get(item_id, 0) + 1
@@ -361,21 +410,26 @@ def run_dataset_ray(pipeline, todo: list[tuple[str, dict[str, Any]]], out: str |
             if bar is not None:
                 bar.update(1)
 
-        sched.fill()
-        while sched.inflight:
-            ready, _ = ray.wait(list(sched.inflight), num_returns=1)
-            actor, items = sched.done(ready[0])
+        while sched.running():
+            ready, _ = ray.wait(sched.refs(), num_returns=1)
+            ref = ready[0]
             try:
-                records = ray.get(ready[0])
+                if ref in sched.probes:
+                    ray.get(ref)
+                    sched.probe_done(ref, alive=True)
+                else:
+                    actor, items = sched.done(ref)
+                    for record in ray.get(ref):
+                        write(record)
             except ray.exceptions.RayActorError:
-                for item_id, error in sched.worker_died(actor, items):
-                    write(item_record(item_id, error=error))
+                if ref in sched.probes:
+                    sched.probe_done(ref, alive=False)
+                else:
+                    for item_id, error in sched.worker_died(actor, items):
+                        write(item_record(item_id, error=error))
             except ray.exceptions.RayTaskError as exc:  # fatal on the worker (e.g. ModelNotFound): as locally
                 cause = getattr(exc, "cause", None)
                 raise (cause if isinstance(cause, BaseException) else exc) from None
-            else:
-                for record in records:
-                    write(record)
             sched.fill()
     finally:
         if bar is not None:

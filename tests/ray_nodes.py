@@ -2,7 +2,6 @@
 
 import os
 import time
-import uuid
 from pathlib import Path
 
 from socratic import node
@@ -10,10 +9,10 @@ from socratic import node
 
 @node("r_mark", outputs={"text": str}, cacheable=False)
 def r_mark(text: str, *, seconds: float = 0.0, log_dir: str = "") -> str:
-    """Upper-cases after a pause; leaves `log_dir/<text>.<pid>.<uuid>` behind so tests can count calls and
+    """Upper-cases after a pause; leaves `log_dir/<text>.<pid>.<ns>` behind so tests can count calls and
     see which process ran them."""
     if log_dir:
-        Path(log_dir, f"{text}.{os.getpid()}.{uuid.uuid4().hex[:8]}").touch()
+        Path(log_dir, f"{text}.{os.getpid()}.{time.time_ns()}").touch()
     time.sleep(seconds)
     return text.upper()
 
@@ -34,9 +33,9 @@ def r_fail(text: str) -> str:
 
 
 def calls(log_dir: Path) -> dict[str, list[int]]:
-    """text -> pids of the processes that ran r_mark on it."""
+    """text -> pids of the processes that ran r_mark on it, first call first."""
     out: dict[str, list[int]] = {}
-    for f in Path(log_dir).iterdir():
+    for f in sorted(Path(log_dir).iterdir(), key=lambda f: int(f.name.rsplit(".", 1)[1])):
         text, pid, _ = f.name.rsplit(".", 2)
         out.setdefault(text, []).append(int(pid))
     return out

@@ -151,6 +151,16 @@ def test_batched_equals_one_at_a_time(models, tok, img, candidates):
     check_every_step(models, tok, img, both.token_ids, [tok(p)["input_ids"] for p in prompts], 10, 0.1, 2.0)
 
 
+@pytest.mark.parametrize("alpha", [0.1, 0.0])
+def test_eager_attention_gives_the_same_tokens(models, tok, img, alpha):
+    lm, clip, _, ctok = models
+    eager = random_lm(tok, dtype=torch.float64, seed=0, attn="eager")
+    prompts = ["A picture of", "<-start_of_text->", "Some words here and there"]
+    kw = dict(image_embeds=img, prompts=prompts, k=7, alpha=alpha, max_new_tokens=8)
+    assert (magic_decode(eager, tok, clip, ctok, **kw).token_ids
+            == magic_decode(lm, tok, clip, ctok, **kw).token_ids)
+
+
 def test_images_are_embedded_once_and_match_embeddings(models, tok, img):
     lm, clip, preprocess, ctok = models
     calls = []

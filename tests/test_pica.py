@@ -225,3 +225,22 @@ def test_given_caption_rewires_and_drops_the_captioner():
     b = pica._variant(True, True, batch=True)
     assert b.inputs["question"].type == "list[text]" and b.nodes["select"].map == ["question", "image"]
     assert pica.pipeline.nodes["prompts"].inputs["caption"] == "caption.best"  # the original is untouched
+
+
+def test_okvqa_conversion(tmp_path):
+    from socratic.pica.okvqa import okvqa_questions, okvqa_training_set
+
+    (tmp_path / "q.json").write_text(json.dumps({"questions": [{"question_id": 5, "image_id": 9, "question": "Why?"}]}))
+    (tmp_path / "a.json").write_text(json.dumps({"annotations": [{"question_id": 5, "image_id": 9, "answers": [
+        {"answer": "rain", "answer_id": 1}, {"answer": "snow", "answer_id": 2}]}]}))
+    (tmp_path / "c.json").write_text(json.dumps({"annotations": [{"image_id": 9, "caption": " A wet street. "},
+                                                                 {"image_id": 9, "caption": "Rain."}]}))
+    assert okvqa_training_set(tmp_path / "q.json", tmp_path / "a.json", tmp_path / "c.json", "imgs",
+                              tmp_path / "train.jsonl") == 1
+    row = json.loads((tmp_path / "train.jsonl").read_text())
+    assert row == {"question_id": 5, "image": "imgs/COCO_train2014_000000000009.jpg", "question": "Why?",
+                   "answers": ["rain", "snow"], "caption": ["A wet street.", "Rain."]}
+    okvqa_questions(tmp_path / "q.json", "val", tmp_path / "val.jsonl", captions={9: "cap"})
+    assert json.loads((tmp_path / "val.jsonl").read_text())["caption"] == "cap"
+    with pytest.raises(SocraticError, match="'annotations' list"):
+        okvqa_training_set(tmp_path / "q.json", tmp_path / "q.json", tmp_path / "c.json", "i", tmp_path / "x")

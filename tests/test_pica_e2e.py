@@ -202,6 +202,11 @@ def test_captioner_chain_and_bad_input(kb):
     out = pica.run(img, "What do cats like to drink?")  # no caption: the Socratic captioner runs
     assert isinstance(out["answer"], str) and out["caption"] and out["context"] == out["caption"]
     assert out["prompts"][0].endswith("Context: %s\n===\nQ: What do cats like to drink?\nA:" % out["caption"])
+    rows = [{"question_id": 1, "image": str(kb / "images" / "chelsea.png"), "question": "What do cats like to drink?"},
+            {"question_id": 2, "image": str(kb / "images" / "coffee.png"), "question": "Where is this grown?"}]
+    recs = pica.answer_many(rows, batch_size=2)  # the captioner mapped over the batch
+    assert [r["question_id"] for r in recs] == [1, 2] and all(isinstance(r["answer"], str) for r in recs)
+    assert recs[0]["caption"] == out["caption"] and recs[1]["caption"]  # sampling seeds do not depend on batching
     with pytest.raises(SocraticError, match="question is empty") as e:
         pica.answer(img, "  ", caption="A cat.")
     assert "\n" not in str(e.value)

@@ -116,15 +116,15 @@ class _Candidates:
     def __init__(self, model: Any, cache: Any, mode: str):
         self.model, self.cache = model, cache
         impl = getattr(model.config, "_attn_implementation", None)
-        plain = all(type(layer).__name__ == "DynamicLayer" for layer in getattr(cache, "layers", [None]))
+        layers = getattr(cache, "layers", None) or [None]
+        plain = all(type(layer).__name__ == "DynamicLayer" and getattr(layer, "is_initialized", False)
+                    for layer in layers)
         tree_ok = plain and impl in ("sdpa", "eager")
         if mode == "auto":
             mode = "tree" if tree_ok else "expand"
         elif mode == "tree" and not tree_ok:
             raise SocraticError(f"candidates='tree' needs a plain dynamic cache and sdpa/eager attention "
                                 f"(attention: {impl})", field="candidates")
-        elif mode not in ("tree", "expand"):
-            raise SocraticError(f"candidates must be auto, tree or expand, got {mode!r}", field="candidates")
         self.mode = mode
         self.keep = _accepts(model, "logits_to_keep")
         self._k = 1
@@ -141,10 +141,8 @@ class _Candidates:
             past = mask2d.shape[1]
             allowed = torch.cat([mask2d.bool()[:, None, :].expand(B, k, past),
                                  torch.eye(k, dtype=torch.bool, device=top_ids.device).expand(B, k, k)], dim=-1)
-            dtype = model.dtype if model.dtype.is_floating_point else torch.float32
-            mask = torch.zeros(allowed.shape, dtype=dtype, device=top_ids.device)
-            mask.masked_fill_(~allowed, torch.finfo(dtype).min)
-            out = model(input_ids=top_ids, attention_mask=mask[:, None], position_ids=next_pos[:, None].expand(B, k),
+            out = model(input_ids=top_ids, attention_mask=_additive(allowed[:, None], model),
+                        position_ids=next_pos[:, None].expand(B, k),
                         past_key_values=cache, use_cache=True, output_hidden_states=True, **extra)
             h = out.hidden_states[-1]
             logits = out.logits if want_logits else None
@@ -171,6 +169,13 @@ class _Candidates:
                 chosen = t.gather(2, (past + sel).view(B, 1, 1, 1).expand(B, H, 1, D))
                 t[:, :, past: past + 1] = chosen
                 setattr(layer, name, t[:, :, : past + 1])
+
+
+def _additive(allowed: torch.Tensor, model: Any) -> torch.Tensor:
+    """A boolean (B, 1, q, kv) mask as the additive float mask eager and sdpa attention both take."""
+    dtype = model.dtype if model.dtype.is_floating_point else torch.float32
+    mask = torch.zeros(allowed.shape, dtype=dtype, device=allowed.device)
+    return mask.masked_fill_(~allowed, torch.finfo(dtype).min)
 
 
 def _accepts(model: Any, name: str) -> bool:
@@ -223,10 +228,12 @@ def magic_search(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tens
     pos = mask2d.cumsum(-1) - 1
     pos.masked_fill_(mask2d == 0, 1)
     cache = DynamicCache(config=model.config)
-    cands = _Candidates(model, cache, candidates)
-    keep1 = {"logits_to_keep": 1} if cands.keep else {}
+    if candidates not in ("auto", "tree", "expand"):
+        raise SocraticError(f"candidates must be auto, tree or expand, got {candidates!r}", field="candidates")
+    keep1 = {"logits_to_keep": 1} if _accepts(model, "logits_to_keep") else {}
     out = model(input_ids=input_ids, attention_mask=mask2d, position_ids=pos, past_key_values=cache,
                 use_cache=True, output_hidden_states=alpha != 0, **keep1)
+    cands = _Candidates(model, cache, candidates)
     logits = out.logits[:, -1]
     next_pos = mask2d.sum(-1)
     head = model.get_output_embeddings()
@@ -262,7 +269,7 @@ def magic_search(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tens
             cur_ids = torch.cat([input_ids, gen[:, :t]], dim=1)
             logits = logits_processor(cur_ids, logits)
         logits = logits.float()
-        top_logits, top_ids = logits.topk(k, dim=-1)
+        top_ids = logits.topk(k, dim=-1).indices
         top_p = logits.softmax(-1).gather(1, top_ids)
         score = (1.0 - alpha) * top_p
         if beta:
@@ -312,7 +319,9 @@ def magic_search(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tens
             mask2d = torch.cat([mask2d, mask2d.new_ones(B, 1)], dim=1)
         else:
             mask2d = torch.cat([mask2d, mask2d.new_ones(B, 1)], dim=1)
-            out = model(input_ids=tok[:, None], attention_mask=mask2d, position_ids=next_pos[:, None],
+            # a ready 4D mask where custom masks work: transformers then builds none (no host sync)
+            mask = _additive(mask2d.bool()[:, None, None, :], model) if cands.mode == "tree" else mask2d
+            out = model(input_ids=tok[:, None], attention_mask=mask, position_ids=next_pos[:, None],
                         past_key_values=cache, use_cache=True, **keep1)
             logits = out.logits[:, -1]
         next_pos = next_pos + 1
@@ -429,8 +438,11 @@ def magic_generate(model: Any, input_ids: torch.Tensor, logits_processor: Any = 
     The number of new tokens follows generate's `max_length`/`max_new_tokens` (`max_length` counts the prompt,
     like MAGiC's `decoding_len`). Logits processors from the generation config are applied before the softmax
     (none by default). Returns the sequences (prompt + new ids), or a `GenerateDecoderOnlyOutput` when
-    `return_dict_in_generate=True`.
+    `return_dict_in_generate=True`. No streaming (transformers does not pass a streamer to a callable
+    custom_generate).
     """
+    if streamer is not None:
+        raise SocraticError("MAGiC's custom_generate does not stream; call it without a streamer", field="streamer")
     if beta:
         check_devices(model, clip_model)
         img = image_batch(clip_model, images, clip_preprocess, image_embeds)
