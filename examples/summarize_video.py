@@ -2,8 +2,8 @@
 
     python examples/summarize_video.py VIDEO [--offline]
 
---offline runs on the packaged SmolLM2 and Whisper base with a random-init CLIP stand-in (the visual labels
-are then meaningless, the speech is real); without it the pipeline's own models are used.
+--offline runs on the packaged SmolLM2 and Whisper base with a small random-init CLIP stand-in (the visual
+labels are then meaningless, the speech is real); without it the pipeline's own models are used.
 """
 
 from __future__ import annotations

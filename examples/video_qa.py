@@ -3,7 +3,7 @@
     python examples/video_qa.py VIDEO "What was I making?" ["Where was the cat?" ...] [--search] [--offline]
 
 --search narrows the log to the frames CLIP finds for the question's entities (for long videos).
---offline runs on the packaged SmolLM2 and Whisper base with a random-init CLIP stand-in.
+--offline runs on the packaged SmolLM2 and Whisper base with a small random-init CLIP stand-in.
 """
 
 from __future__ import annotations

@@ -173,8 +173,7 @@ def _run(name, cache_dir, search=None, **inputs):
     p = Pipeline.from_yaml(REPO / "pipelines" / name)
     if search:
         p.nodes["search"].params.update(search)
-    return p.run(inputs, profile="offline", random_vlm=True, cache_dir=cache_dir,
-                 models={"clip": {"name": None, "config": TINY_CLIP, "device": "cpu"}})
+    return p.run(inputs, profile="offline", random_vlm=True, cache_dir=cache_dir)  # small random CLIP
 
 
 @pytest.mark.slow
