@@ -228,3 +228,20 @@ def test_cuda_half_precision_keeps_float32_outputs_on_device():
     assert gi.device.type == "cuda" and gi.dtype == torch.float32 and gt.device.type == "cuda"
     torch.testing.assert_close(gi.cpu(), cpu.encode_images(ims), atol=2e-2, rtol=0)
     torch.testing.assert_close(gt.cpu(), cpu.encode_texts(texts), atol=2e-2, rtol=0)
+
+
+def test_repeated_images_are_encoded_once_with_identical_rows():
+    from PIL import Image
+
+    vlm = tiny(seed=11)
+    calls = []
+    original = vlm.model.encode_image
+    vlm.model.encode_image = lambda x: (calls.append(x.shape[0]), original(x))[1]
+    a, b = Image.new("RGB", (40, 30), (200, 10, 10)), Image.new("RGB", (40, 30), (10, 200, 10))
+    first = vlm.encode_images([a, b])
+    second = vlm.encode_images([b, a, a])
+    assert calls == [2]
+    assert torch.equal(second, torch.stack([first[1], first[0], first[0]]))
+    c = Image.new("RGB", (40, 30), (10, 10, 200))
+    vlm.encode_images([a, c])
+    assert calls == [2, 1]  # only the new image reached the model

@@ -7,13 +7,17 @@ import io
 import json
 import os
 import tempfile
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image as PILImage
 
+from ..cache import digest
 from ..errors import ModelNotFound, SocraticError
 from ..paths import cache_dir
 from .base import VLM
@@ -23,6 +27,8 @@ OPTIONS = {"name", "pretrained", "path", "random_init", "seed", "config", "devic
            "quick_gelu", "cache_dir"}
 _PRECISION = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
 
+
+IMAGE_MEMO_SIZE = 2048  # image embeddings kept in memory per model
 
 # What `--random-vlm` builds: random weights carry no meaning at any size, so a small architecture keeps
 # offline demos and tests fast (vocabularies of ~10k entries encode in seconds on a CPU).
@@ -158,6 +164,8 @@ class OpenClipVLM(VLM):
         self.tokenizer = open_clip.get_tokenizer(name)
         self.logit_scale = float(model.logit_scale.detach().float().exp())
         self._vocab_memo: dict[str, torch.Tensor] = {}
+        self._image_memo: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._image_lock = threading.Lock()
         with torch.inference_mode():
             probe = self.model.encode_text(self.tokenizer([""]).to(self.device))
         self.embed_dim = int(probe.shape[-1])
@@ -222,13 +230,31 @@ class OpenClipVLM(VLM):
         return torch.cat(chunks)
 
     def encode_images(self, images: Sequence[Any]) -> torch.Tensor:
+        """Normalised image embeddings; PIL images already seen (e.g. a frame every CLIP node asks about) are
+        served from a bounded in-memory memo keyed by their pixels."""
         if isinstance(images, torch.Tensor) and images.dim() == 4:
             images = list(images)
+        images = list(images)
+        keys = [digest(im) if isinstance(im, PILImage.Image) else None for im in images]
+        with self._image_lock:
+            known = {k: self._image_memo[k] for k in keys if k is not None and k in self._image_memo}
+        todo = [i for i, k in enumerate(keys) if k is None or k not in known]
 
         def prepare(batch):
             return torch.stack([self._pixels(im) for im in batch]).to(self.device, self.dtype)
 
-        return self._run(list(images), prepare, self.model.encode_image)
+        fresh = self._run([images[i] for i in todo], prepare, self.model.encode_image)
+        rows = dict(zip(todo, fresh))
+        with self._image_lock:
+            for i, row in rows.items():
+                if keys[i] is not None:
+                    self._image_memo[keys[i]] = row
+                    self._image_memo.move_to_end(keys[i])
+            while len(self._image_memo) > IMAGE_MEMO_SIZE:
+                self._image_memo.popitem(last=False)
+        if not images:
+            return torch.empty(0, self.embed_dim, device=self.device)
+        return torch.stack([rows[i] if i in rows else known[keys[i]] for i in range(len(images))])
 
     def encode_texts(self, texts: Sequence[str]) -> torch.Tensor:
         texts = list(texts)
