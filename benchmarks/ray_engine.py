@@ -95,7 +95,8 @@ def main() -> None:
         spin = one_node("rb_spin", loops=calibrate(args.ms))
         timed(spin, 4, tmp)  # warm imports
         runs = [(timed(spin, n, tmp), timed(spin, n, tmp, workers=2, **ray_opts)) for _ in range(args.repeats)]
-        (local_s, local_per), (ray_s, ray_per) = (min(r[i] for r in runs) for i in (0, 1))  # best of, alternated
+        local_s, local_per = (min(r[0][k] for r in runs) for k in (0, 1))  # best of each figure
+        ray_s, ray_per = (min(r[1][k] for r in runs) for k in (0, 1))
         print(f"CPU-bound pipeline, {n} items x {local_per * 1000:.0f} ms (local), Ray with 2 local workers, "
               f"best of {args.repeats}")
         print(f"  {'local':30s} {n / local_s:7.2f} items/s end to end, {1 / local_per:7.2f} steady")

@@ -86,6 +86,8 @@ def run(
     dataset_input: Optional[str] = typer.Option(None, help="Input fed by each file of a folder dataset."),
     engine: str = typer.Option("local", help="Dataset engine: local or ray."),
     address: Optional[str] = typer.Option(None, help="Ray cluster address (engine ray)."),
+    workers: Optional[int] = typer.Option(None, help="Ray actors (engine ray; default: what the cluster fits)."),
+    ray_batch_size: int = typer.Option(1, help="Items per Ray call (engine ray)."),
     progress: bool = typer.Option(True, help="Progress bars."),
 ):
     """Run a pipeline once, or over a dataset."""
@@ -94,7 +96,7 @@ def run(
     if dataset is not None:
         if out is None:
             raise SocraticError("dataset mode needs --out FILE.jsonl", field="--out")
-        extra = {"address": address} if engine == "ray" else {}
+        extra = {"address": address, "workers": workers, "batch_size": ray_batch_size} if engine == "ray" else {}
         counts = p.run_dataset(dataset, out, engine=engine, input_name=dataset_input, progress=progress,
                                **extra, **opts)
         typer.echo(f"{counts['done']} done, {counts['skipped']} already finished, {counts['failed']} failed → {out}",

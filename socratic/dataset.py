@@ -122,6 +122,16 @@ def pipeline_inputs(pipeline, row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k in pipeline.inputs}
 
 
+def run_item(pipeline, item_id: str, row: dict[str, Any], **run_opts: Any) -> dict[str, Any]:
+    """One item's record: its outputs, or its error. Missing weights stop the whole run instead."""
+    try:
+        return item_record(item_id, pipeline.run(pipeline_inputs(pipeline, row), **run_opts))
+    except ModelNotFound:
+        raise
+    except SocraticError as exc:
+        return item_record(item_id, error=str(exc))
+
+
 def run_dataset(pipeline, data, out: str | Path, *, engine: str = "local", input_name: str | None = None,
                 progress: bool = False, **run_opts: Any) -> dict[str, int]:
     """Run every item not already in `out`; returns counts of done, skipped and failed items."""
@@ -144,15 +154,9 @@ def run_dataset(pipeline, data, out: str | Path, *, engine: str = "local", input
         items = tqdm(todo, desc="items", unit="item")
     try:
         for item_id, row in items:
-            try:
-                result = pipeline.run(pipeline_inputs(pipeline, row), **run_opts)
-                writer.write(item_record(item_id, result))
-                counts["done"] += 1
-            except ModelNotFound:
-                raise
-            except SocraticError as exc:
-                writer.write(item_record(item_id, error=str(exc)))
-                counts["failed"] += 1
+            record = run_item(pipeline, item_id, row, **run_opts)
+            writer.write(record)
+            counts["failed" if "error" in record else "done"] += 1
     finally:
         writer.close()
     return counts

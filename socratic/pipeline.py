@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import SocraticError
-from .yaml_io import LineDict, dump_yaml, line_of, load_yaml, load_yaml_file
+from .yaml_io import dump_yaml, line_of, load_yaml, load_yaml_file
 
 SECTIONS = ("name", "description", "models", "inputs", "nodes", "outputs")
 NODE_KEYS = ("type", "params", "inputs", "map", "cache")

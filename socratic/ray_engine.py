@@ -17,8 +17,8 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from .dataset import JsonlWriter, item_record, pipeline_inputs
-from .errors import ModelNotFound, SocraticError
+from .dataset import JsonlWriter, item_record, run_item
+from .errors import SocraticError
 from .runner import RUN_OPTIONS, resolve_models
 from .types import Prompt
 
@@ -210,16 +210,7 @@ class PipelineWorker:
     def run(self, items: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
         if self.error is not None:
             raise self.error
-        records = []
-        for item_id, row in items:
-            try:
-                result = self.pipeline.run(pipeline_inputs(self.pipeline, row), **self.opts)
-                records.append(item_record(item_id, result))
-            except ModelNotFound:
-                raise
-            except SocraticError as exc:
-                records.append(item_record(item_id, error=str(exc)))
-        return records
+        return [run_item(self.pipeline, item_id, row, **self.opts) for item_id, row in items]
 
 
 # -- the driver ------------------------------------------------------------------------------------------

@@ -125,9 +125,10 @@ def test_ray_actor_resources_follow_models_node_table_and_overrides():
 
 def test_ray_workers_get_inlined_prompts_and_the_node_modules(tmp_path):
     (tmp_path / "q.txt").write_text("Q: {text}\nA:")
-    (tmp_path / "p.yaml").write_text("inputs: {text: text}\nnodes:\n"
-                                     "  q: {type: prompt, params: {template: {file: q.txt}}, inputs: {text: inputs.text}}\n"
-                                     "  up: {type: r_fail, inputs: {text: q.text}}\noutputs: {up: up.text}\n")
+    (tmp_path / "p.yaml").write_text(
+        "inputs: {text: text}\nnodes:\n"
+        "  q: {type: prompt, params: {template: {file: q.txt}}, inputs: {text: inputs.text}}\n"
+        "  up: {type: r_fail, inputs: {text: q.text}}\noutputs: {up: up.text}\n")
     p = Pipeline.from_yaml(tmp_path / "p.yaml")
     plan = p.validate()
     spec = portable_spec(p, plan)
@@ -253,7 +254,8 @@ def test_ray_node_types_defined_in_a_script_travel_by_value(ray_cluster, tmp_pat
     script = ("from socratic import Pipeline, node\n"
               "@node('r_script_twice', outputs={'text': str})\n"
               "def twice(text: str) -> str:\n    return text * 2\n"
-              "p = Pipeline().add_input('text', 'text').add_node('d', 'r_script_twice', inputs={'text': 'inputs.text'})\n"
+              "p = Pipeline().add_input('text', 'text')\n"
+              "p.add_node('d', 'r_script_twice', inputs={'text': 'inputs.text'})\n"
               "p.add_output('d', 'd.text')\n"
               f"print(p.run_dataset([{{'text': 'ab'}}, {{'text': 'c'}}], {str(tmp_path / 'o.jsonl')!r}, engine='ray',"
               f" address={ray_cluster!r}, workers=1, progress=False))\n")
