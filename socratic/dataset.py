@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import csv
-import json
-import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from .errors import ModelNotFound, SocraticError
+from .jsonl import JsonlWriter, finished_ids, iter_jsonl  # noqa: F401  (re-exported)
 from .trace import summarise
 from .types import Audio, Image, Video
 
@@ -45,17 +44,8 @@ def iter_rows(pipeline, data: str | Path | Iterable[dict[str, Any]], *, input_na
         return
     if path.suffix not in (".jsonl", ".json"):
         raise SocraticError("a dataset is a .jsonl or .csv file, or a folder", file=str(path))
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise SocraticError(f"invalid JSON: {exc.msg}", file=str(path), line=lineno) from None
-            if not isinstance(row, dict):
-                raise SocraticError("each line must be a JSON object", file=str(path), line=lineno)
-            yield str(row.get("id", lineno)), _relative_to(row, path.parent, pipeline)
+    for lineno, row in iter_jsonl(path):
+        yield str(row.get("id", lineno)), _relative_to(row, path.parent, pipeline)
 
 
 def _relative_to(row: dict[str, Any], base: Path, pipeline) -> dict[str, Any]:
@@ -72,44 +62,6 @@ def _relative_to(row: dict[str, Any], base: Path, pipeline) -> dict[str, Any]:
         if is_file and isinstance(value, str) and not Path(value).is_absolute() and not Path(value).exists():
             out[name] = str(base / value)
     return out
-
-
-def finished_ids(out: Path) -> set[str]:
-    """Ids already written; a torn last line (a kill mid-write) is cut off."""
-    if not out.exists():
-        return set()
-    done: set[str] = set()
-    good_bytes = 0
-    with out.open("rb") as f:
-        for raw in f:
-            try:
-                rec = json.loads(raw)
-                if not raw.endswith(b"\n"):
-                    raise ValueError
-            except ValueError:
-                break
-            done.add(str(rec["id"]))
-            good_bytes += len(raw)
-    if good_bytes != out.stat().st_size:
-        with out.open("r+b") as f:
-            f.truncate(good_bytes)
-    return done
-
-
-class JsonlWriter:
-    """Appends one record per line and makes it durable before the next item starts."""
-
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.f = path.open("a", encoding="utf-8")
-
-    def write(self, record: dict[str, Any]) -> None:
-        self.f.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self.f.flush()
-        os.fsync(self.f.fileno())
-
-    def close(self) -> None:
-        self.f.close()
 
 
 def item_record(item_id: str, result=None, error: str | None = None) -> dict[str, Any]:

@@ -6,29 +6,15 @@ open_clip from scratch, CLIP's stock `encode_text`. Models run in float64 so tha
 algorithm, not rounding.
 """
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from socratic.errors import SocraticError
 from socratic.magic import MagicLogitsProcessor, encode_images, magic_decode, magic_generate, magic_search
-from socratic.magic.offline import gpt2_tokenizer, random_clip, random_lm
+from socratic.magic.offline import random_clip, random_lm
+from support.magic import _one_thread, tok, pictures  # noqa: F401  (fixtures)
 
 START = 50257  # <-start_of_text->
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def tok():
-    return gpt2_tokenizer()
 
 
 @pytest.fixture(scope="module")
@@ -36,11 +22,6 @@ def models(tok):
     lm = random_lm(tok, dtype=torch.float64, seed=0)
     clip, preprocess, ctok = random_clip("tiny", dtype=torch.float64, seed=0)
     return lm, clip, preprocess, ctok
-
-
-def pictures(n, seed=0):
-    rng = np.random.default_rng(seed)
-    return [Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)) for _ in range(n)]
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,8 @@
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from socratic.context import Context
 from socratic.errors import SocraticError
@@ -17,19 +15,12 @@ from socratic.models.vlm_open_clip import OpenClipVLM
 from socratic.nodes.magic import magic_caption
 from socratic.pipeline import Pipeline
 from socratic.registry import get_node_type
+from support.magic import _one_thread, pictures  # noqa: F401  (fixtures)
 
 TINY_CLIP = {"embed_dim": 32,
              "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 16},
              "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 4, "layers": 2}}
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +30,6 @@ def backends():
                         device=torch.device("cpu"))
     vlm = OpenClipVLM(config=TINY_CLIP, random_init=True, device="cpu", seed=3)
     return lm, vlm
-
-
-def pictures(n, seed=0):
-    rng = np.random.default_rng(seed)
-    return [Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)) for _ in range(n)]
 
 
 def test_node_is_registered_batched():

@@ -8,20 +8,8 @@ import torch.nn.functional as F
 
 from socratic.magic.clip_text import ClipTokens, HeadState, PrefixTextEncoder, TextTower, is_plain
 from socratic.magic.lm_text import LmText
-from socratic.magic.offline import gpt2_tokenizer, random_clip
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def tok():
-    return gpt2_tokenizer()
+from socratic.magic.offline import random_clip
+from support.magic import _one_thread, tok  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(scope="module")

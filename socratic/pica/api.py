@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..errors import ModelNotFound, SocraticError
+from ..jsonl import JsonlWriter, finished_ids, iter_jsonl
 from ..pipeline import Pipeline, parse_ref
 
 PROMPT_NODE, SELECT_NODE = "pica_prompts", "pica_select"
@@ -89,7 +89,7 @@ class PICa:
             raise SocraticError(f"batch_size must be >= 1, got {batch_size}", field="batch_size")
         done = answered_ids(Path(out)) if out else set()
         rows = [r for r in _read_rows(data) if str(r["question_id"]) not in done]
-        writer = _Appender(Path(out)) if out else None
+        writer = JsonlWriter(Path(out)) if out else None
         records: list[dict[str, Any]] = []
         bar = None
         if progress:
@@ -248,18 +248,7 @@ def _read_rows(data: str | Path | Iterable[dict[str, Any]]) -> Iterator[dict[str
         if not path.is_file():
             raise SocraticError("dataset not found", file=str(path))
         base = path.parent
-        items = []
-        with path.open(encoding="utf-8") as f:
-            for k, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise SocraticError(f"invalid JSON ({exc.msg})", file=str(path), line=k) from None
-                if not isinstance(rec, dict):
-                    raise SocraticError("each line must be a JSON object", file=str(path), line=k)
-                items.append((k, rec))
+        items = list(iter_jsonl(path))
     else:
         items = list(enumerate(data))
     seen = set()
@@ -305,39 +294,8 @@ def _batches(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, A
 
 
 def answered_ids(out: Path) -> set[str]:
-    """question_ids with an answer in `out`; a torn last line (killed mid-write) is cut off."""
-    if not out.exists():
-        return set()
-    done, good = set(), 0
-    with out.open("rb") as f:
-        for raw in f:
-            if not raw.endswith(b"\n"):
-                break
-            try:
-                rec = json.loads(raw)
-            except ValueError:
-                break
-            good += len(raw)
-            if isinstance(rec, dict) and "answer" in rec:
-                done.add(str(rec.get("question_id")))
-    if good != out.stat().st_size:
-        with out.open("r+b") as f:
-            f.truncate(good)
-    return done
-
-
-class _Appender:
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.f = path.open("a", encoding="utf-8")
-
-    def write(self, rec: dict[str, Any]) -> None:
-        self.f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-        self.f.flush()
-        os.fsync(self.f.fileno())
-
-    def close(self) -> None:
-        self.f.close()
+    """question_ids with an answer in `out` (error records are retried); a torn last line is cut off."""
+    return finished_ids(out, key="question_id", done=lambda rec: "answer" in rec)
 
 
 def _jsonable(v: Any) -> Any:

@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from ..jsonl import jsonl_records
 from ..errors import SocraticError
 from ..paths import cache_dir
 
@@ -117,13 +118,7 @@ def read_training_set(source: str | Path | Sequence[dict], *, image_root: str | 
         base = Path(image_root) if image_root else path.parent
         data = path.read_bytes()
         h.update(data)
-        for i, line in enumerate(data.decode("utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise SocraticError(f"invalid JSON ({exc.msg})", file=str(path), line=i) from None
+        for i, rec in jsonl_records(data.decode("utf-8").splitlines(), str(path)):
             records.append(_parse(rec, f"{path}:{i}", base))
     else:
         base = Path(image_root) if image_root else None
