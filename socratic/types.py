@@ -91,6 +91,7 @@ def coerce_input(value: Any, t: Any, *, field: str) -> Any:
         return t(str(p)) if t is not Path else p
     if t is Image:
         if isinstance(value, Image):
+            value.load()  # decode now: parallel branches must not lazily read one file handle at once
             return value
         p = Path(str(value)).expanduser()
         if not p.exists():

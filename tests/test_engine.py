@@ -215,3 +215,21 @@ def test_thread_safety_of_concurrent_runs(tmp_path):
     for t in threads:
         t.join()
     assert sorted(r.outputs["words"][0] for r in out) == ["W0", "W1", "W2", "W3"]
+
+
+@node("t_pixels", outputs={"n": int})
+def t_pixels(image: Any) -> int:
+    return len(image.tobytes())
+
+
+def test_lazily_opened_image_is_safe_for_parallel_branches(tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "x.png"
+    Image.new("RGB", (64, 48), (1, 2, 3)).save(path)
+    p = Pipeline().add_input("image", "image")
+    for i in range(4):
+        p.add_node(f"b{i}", "t_pixels", inputs={"image": "inputs.image"}, cache=False).add_output(f"b{i}", f"b{i}.n")
+    for _ in range(5):
+        out = p.run(image=Image.open(path), cache_dir=tmp_path).outputs  # not loaded yet: PIL reads lazily
+        assert set(out.values()) == {64 * 48 * 3}
