@@ -223,7 +223,7 @@ class Pipeline:
         return validate(self, raise_on_error=raise_on_error)
 
     def run(self, inputs: dict[str, Any] | None = None, **kwargs: Any):
-        """Run once. Inputs as a dict or keywords; options: profile, random_vlm, cache, seed, progress."""
+        """Run once. Inputs as a dict or keywords; options: profile, random_vlm, random_atm, cache, seed, progress."""
         from .runner import RUN_OPTIONS, run_pipeline
 
         opts = {k: kwargs.pop(k) for k in list(kwargs) if k in RUN_OPTIONS}

@@ -365,7 +365,7 @@ def run_dataset_ray(pipeline, todo: list[tuple[str, dict[str, Any]]], out: str |
     run_opts.pop("progress", None)  # per-node bars would interleave across workers
     plan = pipeline.validate()
     specs = resolve_models(plan, profile=run_opts.get("profile"), random_vlm=run_opts.get("random_vlm", False),
-                           overrides=run_opts.get("models"))
+                           random_atm=run_opts.get("random_atm", False), overrides=run_opts.get("models"))
     counts = {"done": 0, "skipped": skipped, "failed": 0}
     if not todo:
         return counts

@@ -17,7 +17,7 @@ from .trace import NodeRecord, Trace, summarise
 from .types import coerce_input
 from .validate import Plan
 
-RUN_OPTIONS = ("profile", "random_vlm", "cache", "cache_dir", "seed", "progress", "max_workers", "models")
+RUN_OPTIONS = ("profile", "random_vlm", "random_atm", "cache", "cache_dir", "seed", "progress", "max_workers", "models")
 
 
 @dataclass
@@ -36,9 +36,9 @@ class RunResult:
         return d
 
 
-def resolve_models(plan: Plan, *, profile: str | None = None, random_vlm: bool = False,
+def resolve_models(plan: Plan, *, profile: str | None = None, random_vlm: bool = False, random_atm: bool = False,
                    overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, ModelSpec]:
-    """The pipeline's model specs after a profile, explicit overrides, and the random-VLM stand-in."""
+    """The pipeline's model specs after a profile, explicit overrides, and the random stand-ins (CLIP, CLAP)."""
     specs = dict(plan.models)
     if profile:
         from .models.profiles import apply_profile
@@ -48,14 +48,19 @@ def resolve_models(plan: Plan, *, profile: str | None = None, random_vlm: bool =
         if name not in specs:
             raise SocraticError(f"override for unknown model '{name}'", field=f"models.{name}")
         specs[name] = ModelSpec.from_dict(name, {**specs[name].to_dict(), **opts})
-    if random_vlm:  # an explicit request: a small random-init CLIP stands in, flagged by a warning
+    # Explicit requests only: small random-init models stand in, and their outputs carry a warning.
+    stand_ins = {}
+    if random_vlm:
         from .models.vlm_open_clip import STAND_IN_CONFIG
 
-        for name, s in specs.items():
-            if s.family == "vlm":
-                keep = {k: v for k, v in s.options.items() if k in ("device", "dtype", "batch_size", "seed")}
-                specs[name] = ModelSpec(name, "vlm", "open_clip", {**keep, "config": STAND_IN_CONFIG,
-                                                                   "random_init": True})
+        stand_ins["vlm"] = ("open_clip", {"config": STAND_IN_CONFIG})
+    if random_atm:
+        stand_ins["atm"] = ("clap", {})  # the backend's tiny default config
+    for name, s in specs.items():
+        if s.family in stand_ins:
+            backend_name, extra = stand_ins[s.family]
+            keep = {k: v for k, v in s.options.items() if k in ("device", "dtype", "batch_size", "seed")}
+            specs[name] = ModelSpec(name, s.family, backend_name, {**keep, **extra, "random_init": True})
     return specs
 
 
@@ -120,17 +125,18 @@ class _Run:
                     ctx.warn(w)
         if not hit:
             for k, spec in specs.items():  # models load only when the node really runs
-                model = load_model(spec)
+                try:
+                    model = load_model(spec)
+                except SocraticError as exc:
+                    p = self.plan.pipeline
+                    raise exc.locate(file=p.source, line=p.lines.get(f"models.{spec.name}")) from None
                 params[k], model_ids[k] = model, model.model_id
                 for w in model.warnings:
                     ctx.warn(w)
             try:
                 outputs = call_node(nt, ns.name, inputs, params, ns.map, ctx)
             except SocraticError as exc:
-                if exc.node is None:
-                    exc.node = name
-                    exc.args = (exc.format(),)
-                raise
+                raise exc.locate(node=name)
             except Exception as exc:  # a node's own failure, named
                 raise SocraticError(f"{nt.name} failed: {type(exc).__name__}: {exc}", node=name) from exc
             if key is not None:
@@ -173,11 +179,12 @@ def call_node(nt: NodeType, name: str, inputs: dict[str, Any], params: dict[str,
 
 
 def run_pipeline(pipeline: Pipeline, inputs: dict[str, Any], *, profile: str | None = None,
-                 random_vlm: bool = False, cache: bool = True, cache_dir: Any = None, seed: int = 0,
+                 random_vlm: bool = False, random_atm: bool = False, cache: bool = True, cache_dir: Any = None,
+                 seed: int = 0,
                  progress: bool = False, max_workers: int = 4,
                  models: dict[str, dict[str, Any]] | None = None) -> RunResult:
     plan = pipeline.validate()
-    specs = resolve_models(plan, profile=profile, random_vlm=random_vlm, overrides=models)
+    specs = resolve_models(plan, profile=profile, random_vlm=random_vlm, random_atm=random_atm, overrides=models)
     run = _Run(plan, specs, cache=cache, cache_dir=cache_dir, seed=seed, progress=progress)
     run.values["inputs"] = _bind_inputs(plan, inputs)
     deps = {n: {parse_ref(r)[0] for r in pipeline.nodes[n].inputs.values()} - {"inputs"} for n in plan.order}

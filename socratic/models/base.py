@@ -91,4 +91,32 @@ class ALM(Model):
     def transcribe(self, audio: str | Any, *, language: str | None = None) -> Transcript: ...
 
 
-MODEL_FAMILIES: dict[str, type[Model]] = {"vlm": VLM, "lm": LM, "alm": ALM}
+class AudioText(Model):
+    """A CLAP-style audio-text model. Waveforms are mono float arrays at `sample_rate` Hz; embeddings are
+    L2-normalised float32 rows."""
+
+    device: torch.device
+    sample_rate: int
+    logit_scale: float
+
+    @abstractmethod
+    def encode_audio(self, waveforms: Sequence[Any]) -> torch.Tensor: ...
+
+    @abstractmethod
+    def encode_texts(self, texts: Sequence[str]) -> torch.Tensor: ...
+
+    def encode_vocab(self, texts: Sequence[str]) -> torch.Tensor:
+        """encode_texts for a fixed label list; backends may cache it."""
+        return self.encode_texts(texts)
+
+    def rank(self, audios: Sequence[Any], texts: Sequence[str], top_k: int | None = None,
+             text_embeddings: torch.Tensor | None = None) -> list[list[tuple[str, float]]]:
+        """Per waveform, texts sorted by softmax(logit_scale * cos) probability (zero-shot classification)."""
+        emb = self.encode_texts(texts) if text_embeddings is None else text_embeddings
+        probs = (self.logit_scale * (self.encode_audio(audios) @ emb.T)).softmax(dim=-1)
+        k = min(top_k or len(texts), len(texts))
+        vals, idx = probs.topk(k, dim=-1)
+        return [[(texts[j], float(v)) for v, j in zip(vr.tolist(), ir.tolist())] for vr, ir in zip(vals, idx)]
+
+
+MODEL_FAMILIES: dict[str, type[Model]] = {"vlm": VLM, "lm": LM, "alm": ALM, "atm": AudioText}

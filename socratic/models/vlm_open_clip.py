@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import os
-import tempfile
 import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image as PILImage
@@ -21,6 +17,7 @@ from ..cache import digest
 from ..errors import ModelNotFound, SocraticError
 from ..paths import cache_dir
 from .base import VLM
+from .embed_cache import atomic_write as _atomic_write, cached_text_embeddings
 from .loader import ModelSpec, backend, pick_device, pick_dtype
 
 OPTIONS = {"name", "pretrained", "path", "random_init", "seed", "config", "device", "dtype", "batch_size",
@@ -54,17 +51,6 @@ def _sha256_file(path: Path) -> str:
             h.update(block)
     _atomic_write(memo, json.dumps({"stamp": stamp, "sha256": h.hexdigest()}).encode())
     return h.hexdigest()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _dir_digest(folder: Path) -> str:
@@ -201,7 +187,8 @@ class OpenClipVLM(VLM):
             raise ModelNotFound(
                 f"cannot load open_clip weights {what}: {exc}. Without a network, download them once elsewhere "
                 f"(they land in the Hugging Face cache) or set `path:` to a local checkpoint file; "
-                f"`random_init: true` gives random weights for a test run", field=where) from None
+                f"`random_init: true` (or the CLI flag --random-vlm) gives random weights for a test run",
+                field=where) from None
         return model, preprocess
 
     # -- embeddings ---------------------------------------------------------------------------------
@@ -264,23 +251,5 @@ class OpenClipVLM(VLM):
 
     def encode_vocab(self, texts: Sequence[str]) -> torch.Tensor:
         """encode_texts for a fixed vocabulary, cached on disk (and in memory) per model and text list."""
-        texts = list(texts)
-        key = hashlib.sha256(json.dumps([self.fingerprint, texts]).encode()).hexdigest()
-        if key in self._vocab_memo:
-            return self._vocab_memo[key]
-        path = cache_dir("text_embeddings") / f"{key}.npy"
-        emb = None
-        if path.exists():
-            try:
-                arr = np.load(path, allow_pickle=False)
-                if arr.shape == (len(texts), self.embed_dim) and arr.dtype == np.float32 and np.isfinite(arr).all():
-                    emb = torch.from_numpy(arr).to(self.device)
-            except (OSError, ValueError, EOFError):
-                emb = None  # corrupted: recompute below
-        if emb is None:
-            emb = self.encode_texts(texts)
-            buf = io.BytesIO()
-            np.save(buf, emb.cpu().numpy().astype(np.float32), allow_pickle=False)
-            _atomic_write(path, buf.getvalue())
-        self._vocab_memo[key] = emb
-        return emb
+        return cached_text_embeddings(self.fingerprint, texts, self.embed_dim, self.device, self.encode_texts,
+                                      self._vocab_memo)

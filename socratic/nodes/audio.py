@@ -1,7 +1,8 @@
-"""Audio nodes: speech transcription with segment timestamps.
+"""Audio nodes: speech transcription with segment timestamps, and sound events ranked by an audio-text model.
 
 Degradations (documented, not errors): a file without an audio track, or whose track is silent, gives no
 segments and an empty text, with a warning in the trace; the egocentric log then has no "heard" parts.
+Likewise `sound_events` gives no events (and a warning) for a file without an audio track.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import numpy as np
 
 from ..context import Context
 from ..media.video import extract_audio
-from ..models.base import ALM
+from ..errors import SocraticError
+from ..models.base import ALM, AudioText
 from ..node import node
 from ..types import Audio, Video
 
@@ -45,3 +47,38 @@ def transcribe(audio: Audio | Video, *, alm: ALM, language: str | None = None, s
     if not segments:
         ctx.warn(f"{audio}: no speech recognised in the audio track")
     return {"segments": segments, "text": " ".join(s["text"] for s in segments)}
+
+
+@node("sound_events", outputs={"events": list[Any]})
+def sound_events(audio: Audio | Video, *, atm: AudioText, vocab: str | list[str] = "audioset", template: str = "{}",
+                 window_s: float = 2.0, top_k: int = 3, min_score: float | None = None, ctx: Context) -> list[dict]:
+    """Sound events per window: `{start, end, labels, scores}`, labels of `vocab` ranked by the audio-text model.
+
+    The audio track is decoded at the model's sample rate and cut into consecutive windows of `window_s`
+    seconds (the last one shorter), which together cover the whole track. Scores are softmax(logit_scale · cos)
+    over the vocabulary (filled into `template`); labels scoring below `min_score` are dropped, a window may
+    then list none. No audio track gives no events and a warning."""
+    from .vision import fill_template, resolve_vocab
+
+    if not window_s or window_s <= 0:
+        raise SocraticError(f"window_s must be > 0, got {window_s!r}", field="window_s")
+    if top_k < 1:
+        raise SocraticError(f"top_k must be >= 1, got {top_k}", field="top_k")
+    labels = resolve_vocab(vocab)
+    texts = fill_template(template, labels)
+    rate = int(atm.sample_rate)
+    samples = extract_audio(audio, sr=rate)
+    if samples is None or len(samples) == 0:
+        ctx.warn(f"{audio}: no audio track; no sound events")
+        return []
+    step = max(1, int(round(window_s * rate)))
+    spans = [(i, min(i + step, len(samples))) for i in range(0, len(samples), step)]
+    emb = atm.encode_vocab(texts)
+    ranked = atm.rank([samples[a:b] for a, b in spans], texts, top_k, text_embeddings=emb)
+    names = dict(zip(texts, labels))
+    events = []
+    for (a, b), row in zip(spans, ranked):
+        kept = [(names[t], s) for t, s in ((t, round(p, 6)) for t, p in row) if min_score is None or s >= min_score]
+        events.append({"start": round(a / rate, 3), "end": round(b / rate, 3),
+                       "labels": [t for t, _ in kept], "scores": [p for _, p in kept]})
+    return events

@@ -2,7 +2,8 @@
 
 A log line per key frame reads
     [00:12] place: kitchen | objects: kettle, mug | activity: making coffee | heard: "I'll make coffee"
-with the `heard` part left out when nothing was heard near that frame.
+with the `heard` part left out when nothing was heard near that frame. When sound events are wired in, a
+`sounds: dog, speech` part (before `heard`) lists the sounds recognised during the frame's interval.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ def _labels(value: Any, first_synonym: bool = False) -> list[str]:
 def format_line(entry: dict[str, Any]) -> str:
     parts = [f"[{clock(entry['t'])}] place: {entry['place']}", f"objects: {', '.join(entry['objects'])}",
              f"activity: {entry['activity']}"]
+    if entry.get("sounds"):
+        parts.append(f"sounds: {', '.join(entry['sounds'])}")
     if entry.get("heard"):
         parts.append(f'heard: "{entry["heard"]}"')
     return " | ".join(parts)
@@ -69,10 +72,31 @@ def attach_speech(timestamps: list[float], segments: list[Any]) -> list[str]:
     return [" ".join(h) for h in heard]
 
 
+def frame_sounds(timestamps: list[float], events: list[Any], first_synonym: bool = True) -> list[list[str]]:
+    """Per key frame, the top-1 labels of the sound windows overlapping its interval [t_i, t_{i+1}) (the first
+    interval also takes what comes before it, the last runs to the end), de-duplicated, in time order."""
+    out: list[list[str]] = [[] for _ in timestamps]
+    for ev in sorted(events, key=lambda e: float(e["start"])):
+        top = _labels(list(ev.get("labels") or [])[:1], first_synonym)
+        if not top:
+            continue
+        start, end = float(ev["start"]), float(ev["end"])
+        for i in range(len(timestamps)):
+            lo = float(timestamps[i]) if i else float("-inf")
+            hi = float(timestamps[i + 1]) if i + 1 < len(timestamps) else float("inf")
+            if start < hi and (end > lo or start >= lo) and top[0] not in out[i]:
+                out[i].append(top[0])
+    return out
+
+
 @node("world_state_log", outputs={"log": list[Any], "lines": str})
 def world_state_log(timestamps: list[float], places: list[Any], objects: list[Any], activities: list[str],
-                    heard: list[str] | None = None, *, place_sep: str = " or ", first_synonym: bool = True) -> dict:
+                    heard: list[str] | None = None, sounds: list[Any] | None = None, *, place_sep: str = " or ",
+                    first_synonym: bool = True) -> dict:
     """One entry per key frame: {t, place, objects, activity, heard} and its human-readable line.
+
+    With `sounds` (the events of `sound_events`), each entry also gets `sounds`: the top-1 labels of the
+    sound windows overlapping the frame's interval (see `frame_sounds`), shown before `heard`.
 
     `places` / `objects` hold per frame a label or a ranked list of labels (e.g. a mapped clip_classify);
     several places are joined with `place_sep`. With `first_synonym`, an object label that is a synonym list
@@ -84,6 +108,9 @@ def world_state_log(timestamps: list[float], places: list[Any], objects: list[An
         log.append({"t": float(timestamps[i]), "place": place_sep.join(_labels(places[i])),
                     "objects": _labels(objects[i], first_synonym), "activity": str(activities[i]).strip(),
                     "heard": (heard[i] if heard else "").strip()})
+    if sounds is not None:
+        for entry, names in zip(log, frame_sounds([e["t"] for e in log], sounds, first_synonym)):
+            entry["sounds"] = names
     return {"log": log, "lines": "\n".join(format_line(e) for e in log)}
 
 
