@@ -23,6 +23,7 @@ from typing import Any, Sequence
 import torch
 
 from ..errors import SocraticError
+from ..models.hf_forward import accepts, cache_arg
 from .clip_text import ClipTokens, HeadState, PrefixTextEncoder
 from .lm_text import LmText
 
@@ -126,7 +127,8 @@ class _Candidates:
             raise SocraticError(f"candidates='tree' needs a plain dynamic cache and sdpa/eager attention "
                                 f"(attention: {impl})", field="candidates")
         self.mode = mode
-        self.keep = _accepts(model, "logits_to_keep")
+        self.keep = accepts(model, "logits_to_keep")
+        self.cache_kw = {cache_arg(model): cache}
         self._k = 1
 
     def forward(self, top_ids: torch.Tensor, mask2d: torch.Tensor, next_pos: torch.Tensor, want_logits: bool):
@@ -143,15 +145,15 @@ class _Candidates:
                                  torch.eye(k, dtype=torch.bool, device=top_ids.device).expand(B, k, k)], dim=-1)
             out = model(input_ids=top_ids, attention_mask=_additive(allowed[:, None], model),
                         position_ids=next_pos[:, None].expand(B, k),
-                        past_key_values=cache, use_cache=True, output_hidden_states=True, **extra)
+                        use_cache=True, output_hidden_states=True, **self.cache_kw, **extra)
             h = out.hidden_states[-1]
             logits = out.logits if want_logits else None
         else:
             cache.batch_repeat_interleave(k)
             m = torch.cat([mask2d.repeat_interleave(k, 0), mask2d.new_ones(B * k, 1)], dim=1)
             out = model(input_ids=top_ids.reshape(B * k, 1), attention_mask=m,
-                        position_ids=next_pos.repeat_interleave(k)[:, None], past_key_values=cache, use_cache=True,
-                        output_hidden_states=True, **extra)
+                        position_ids=next_pos.repeat_interleave(k)[:, None], use_cache=True,
+                        output_hidden_states=True, **self.cache_kw, **extra)
             h = out.hidden_states[-1][:, -1].reshape(B, k, -1)
             logits = out.logits[:, -1].reshape(B, k, -1) if want_logits else None
         return h, logits
@@ -176,15 +178,6 @@ def _additive(allowed: torch.Tensor, model: Any) -> torch.Tensor:
     dtype = model.dtype if model.dtype.is_floating_point else torch.float32
     mask = torch.zeros(allowed.shape, dtype=dtype, device=allowed.device)
     return mask.masked_fill_(~allowed, torch.finfo(dtype).min)
-
-
-def _accepts(model: Any, name: str) -> bool:
-    import inspect
-
-    try:
-        return name in inspect.signature(model.forward).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 @torch.no_grad()
@@ -230,9 +223,10 @@ def magic_search(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tens
     cache = DynamicCache(config=model.config)
     if candidates not in ("auto", "tree", "expand"):
         raise SocraticError(f"candidates must be auto, tree or expand, got {candidates!r}", field="candidates")
-    keep1 = {"logits_to_keep": 1} if _accepts(model, "logits_to_keep") else {}
-    out = model(input_ids=input_ids, attention_mask=mask2d, position_ids=pos, past_key_values=cache,
-                use_cache=True, output_hidden_states=alpha != 0, **keep1)
+    keep1 = {"logits_to_keep": 1} if accepts(model, "logits_to_keep") else {}
+    cache_kw = {cache_arg(model): cache}
+    out = model(input_ids=input_ids, attention_mask=mask2d, position_ids=pos, use_cache=True,
+                output_hidden_states=alpha != 0, **cache_kw, **keep1)
     cands = _Candidates(model, cache, candidates)
     logits = out.logits[:, -1]
     next_pos = mask2d.sum(-1)
@@ -322,7 +316,7 @@ def magic_search(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tens
             # a ready 4D mask where custom masks work: transformers then builds none (no host sync)
             mask = _additive(mask2d.bool()[:, None, None, :], model) if cands.mode == "tree" else mask2d
             out = model(input_ids=tok[:, None], attention_mask=mask, position_ids=next_pos[:, None],
-                        past_key_values=cache, use_cache=True, **keep1)
+                        use_cache=True, **cache_kw, **keep1)
             logits = out.logits[:, -1]
         next_pos = next_pos + 1
     if done_at < steps:
@@ -450,7 +444,7 @@ def magic_generate(model: Any, input_ids: torch.Tensor, logits_processor: Any = 
             raise SocraticError(f"{img.shape[0]} images but {input_ids.shape[0]} prompts", field="image")
     else:
         img = None
-    past = model_kwargs.get("past_key_values")
+    past = model_kwargs.get("past_key_values", model_kwargs.get("cache"))
     if past is not None and hasattr(past, "get_seq_length") and past.get_seq_length() > 0:
         raise SocraticError("MAGiC starts from the prompt: a pre-filled cache is not supported",
                             field="past_key_values")

@@ -7,7 +7,6 @@ cache/models/<sha256 of the gguf>, and loaded from there afterwards.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import os
 import random
 import shutil
@@ -21,6 +20,7 @@ import torch
 from ..errors import SocraticError
 from ..paths import cache_dir
 from .base import LM, Completion
+from .hf_forward import accepts, cache_arg
 from .loader import ModelSpec, backend, pick_device, pick_dtype
 from .packaged import sha256_file
 from .resolve import Weights, check_options, resolve_weights
@@ -101,8 +101,8 @@ class TransformersLM(LM):
             tokenizer.pad_token = tokenizer.eos_token or tokenizer.convert_ids_to_tokens(0)
         tokenizer.padding_side = "left"
         self.eos_ids = _eos_ids(model, tokenizer)
-        params = inspect.signature(model.forward).parameters
-        self._keep_arg = "logits_to_keep" if "logits_to_keep" in params else None
+        self._keep_logits = accepts(model, "logits_to_keep")
+        self._cache_arg = cache_arg(model)
         self._max_pos = getattr(model.config, "max_position_embeddings", None) or getattr(
             model.config, "n_positions", None)
         self._lock = threading.Lock()
@@ -161,11 +161,13 @@ class TransformersLM(LM):
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
         return ids.to(self.device), mask.to(self.device), pos.to(self.device)
 
-    def _forward(self, ids, mask, pos, past=None, keep: int | None = None):
-        kw = {self._keep_arg: keep} if (keep and self._keep_arg) else {}
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=past,
-                         use_cache=past is not None or keep == 1, **kw)
-        return out.logits.float(), out.past_key_values
+    def _forward(self, ids, mask, pos, cache=None, keep: int | None = None) -> torch.Tensor:
+        """Logits of the last `keep` positions (all when None); `cache`, when given, is extended in place."""
+        kw = {"logits_to_keep": keep} if (keep and self._keep_logits) else {}
+        if cache is not None:
+            kw[self._cache_arg] = cache
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=cache is not None, **kw)
+        return out.logits.float()
 
     # ---- generation -----------------------------------------------------------------------------------
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 64, temperature: float = 0.0,
@@ -200,6 +202,8 @@ class TransformersLM(LM):
         return [[done[(i, j)] for j in range(n)] for i in range(len(prompts))]
 
     def _decode(self, seqs, max_new_tokens, temperature, top_p, gens, stop) -> list[Completion]:
+        from transformers import DynamicCache
+
         B = len(seqs)
         if self._max_pos:
             max_new_tokens = min(max_new_tokens, self._max_pos - max(len(s) for s in seqs))
@@ -207,9 +211,9 @@ class TransformersLM(LM):
         out_ids: list[list[int]] = [[] for _ in range(B)]
         out_lp: list[list[float]] = [[] for _ in range(B)]
         finished = [False] * B
-        past = None
+        cache = DynamicCache(config=self.model.config)
         for _ in range(max_new_tokens):
-            logits, past = self._forward(ids, mask, pos, past, keep=1)
+            logits = self._forward(ids, mask, pos, cache, keep=1)
             logits = logits[:, -1, :]
             logp = logits.log_softmax(-1)
             nxt = logits.argmax(-1) if gens is None else _sample(logits, temperature, top_p, gens)
@@ -259,7 +263,7 @@ class TransformersLM(LM):
                 seqs = [pairs[k][0] + pairs[k][1] for k in chunk]
                 keep = max(len(pairs[k][1]) for k in chunk) + 1
                 ids, mask, pos = self._batch(seqs)
-                logits, _ = self._forward(ids, mask, pos, keep=keep)
+                logits = self._forward(ids, mask, pos, keep=keep)
                 logp = logits[:, -keep:, :].log_softmax(-1)
                 for r, k in enumerate(chunk):
                     cont = pairs[k][1]
