@@ -78,6 +78,8 @@ def run(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the result JSON (or JSONL in dataset mode)."),
     profile: Optional[str] = typer.Option(None, help="Model profile, e.g. 'offline' (packaged SmolLM2 + Whisper)."),
     random_vlm: bool = typer.Option(False, "--random-vlm", help="Let a random-init CLIP stand in (labels meaningless)."),
+    random_atm: bool = typer.Option(False, "--random-atm",
+                                    help="Let a random-init CLAP stand in (sound labels meaningless)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute every node."),
     seed: int = typer.Option(0, help="Run seed (sampling is reproducible per seed)."),
     trace: Optional[Path] = typer.Option(None, help="Write the full trace as JSON."),
@@ -92,7 +94,8 @@ def run(
 ):
     """Run a pipeline once, or over a dataset."""
     p = _load(pipeline)
-    opts = {"profile": profile, "random_vlm": random_vlm, "cache": not no_cache, "seed": seed}
+    opts = {"profile": profile, "random_vlm": random_vlm, "random_atm": random_atm, "cache": not no_cache,
+            "seed": seed}
     if dataset is not None:
         if out is None:
             raise SocraticError("dataset mode needs --out FILE.jsonl", field="--out")
@@ -186,7 +189,10 @@ def _quiet_libraries() -> None:
         return
     import logging
 
-    logging.getLogger().setLevel(logging.ERROR)
+    # Libraries log failures we report ourselves, in one line; some set their own logger levels.
+    for name in ("", "huggingface_hub"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    os.environ.setdefault("HF_HUB_VERBOSITY", "error")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -23,6 +23,14 @@ class SocraticError(Exception):
         parts.append(self.message)
         return ": ".join(parts)
 
+    def locate(self, **where: object) -> "SocraticError":
+        """Fill in whichever of file / line / node / field are not yet known."""
+        for key, value in where.items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
+        self.args = (self.format(),)
+        return self
+
 
 class ValidationError(SocraticError):
     """Every problem found in a pipeline, one per line."""

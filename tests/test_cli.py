@@ -90,6 +90,18 @@ def test_missing_file_and_missing_input_are_one_line(run_cli, pipe, tmp_path):
     assert "NAME=VALUE" in err
 
 
+def test_missing_model_file_names_pipeline_line_and_model(run_cli, tmp_path):
+    f = tmp_path / "lm.yaml"
+    f.write_text("models:\n  lm: {family: lm, backend: transformers, path: /nowhere/model.gguf}\n"
+                 "inputs: {q: {type: text}}\n"
+                 "nodes:\n  gen: {type: lm_generate, params: {lm: lm}, inputs: {prompt: inputs.q}}\n"
+                 "outputs: {a: gen.text}\n")
+    out = tmp_path / "out.json"
+    err = _one_line_error(run_cli("run", f, "-i", "q=hi", "--out", out, "--no-progress"))
+    assert err.startswith(f"error: {f}:2: ") and "models.lm" in err and "/nowhere/model.gguf" in err
+    assert not out.exists()
+
+
 def test_failed_run_writes_no_partial_output(run_cli, pipe, tmp_path):
     out = tmp_path / "out.json"
     proc = run_cli("run", pipe, "--out", out, "--no-progress")
