@@ -51,6 +51,27 @@ def straightforward(lm, tok, clip, ctok, image, prompt, steps, k, alpha, beta, w
     return gen
 
 
+def matrix_flops(module, prefix: str, skip: tuple[str, ...] = ()) -> int:
+    """2 FLOPs per weight of every matrix under `prefix` (embeddings in `skip` left out): one position's matmuls."""
+    return sum(2 * p.numel() for n, p in module.named_parameters()
+               if p.ndim == 2 and n.startswith(prefix) and not n.startswith(skip))
+
+
+def matmul_peak(modules, rows: int, dev, reps: int = 5) -> float:
+    """The best FLOP/s this device reaches on the models' own weight shapes with `rows` rows (float32)."""
+    shapes = {tuple(p.shape) for m in modules for p in m.parameters() if p.ndim == 2}
+    best = 0.0
+    for i, o in shapes:
+        x, w = torch.randn(rows, i, device=dev), torch.randn(i, o, device=dev)
+        for _ in range(reps):
+            sync(dev)
+            t = time.perf_counter()
+            torch.mm(x, w)
+            sync(dev)
+            best = max(best, 2 * rows * i * o / (time.perf_counter() - t))
+    return best
+
+
 def sync(dev):
     if dev.type == "cuda":
         torch.cuda.synchronize()
@@ -86,11 +107,13 @@ def main() -> None:
     print(f"device={dev} threads={torch.get_num_threads()} k={k} steps={steps} alpha={alpha} beta={beta} "
           f"LM=GPT-2-small shape (random) CLIP=ViT-B/32 shape (random)")
 
+    stats: dict = {}
+
     def full(embs):
         sync(dev)
         t = time.perf_counter()
         out = magic_decode(lm, tok, clip, ctok, image_embeds=embs, k=k, alpha=alpha, beta=beta,
-                           max_new_tokens=steps)
+                           max_new_tokens=steps, stats=stats)
         sync(dev)
         return time.perf_counter() - t, out.token_ids
 
@@ -111,12 +134,25 @@ def main() -> None:
 
     t_batch, batch_ids = full(img)
     bn_tps = args.batch * steps / t_batch
+    clip_positions = stats["clip_positions"] / args.batch  # CLIP text positions run per image
+
+    # A lower bound on one image's FLOPs (matmuls only): k candidate positions per step through the LM, its
+    # head for the chosen token, and the CLIP text positions actually run.
+    lm_pos = matrix_flops(lm, "transformer.", skip=("transformer.wte", "transformer.wpe"))
+    head = 2 * lm.get_output_embeddings().weight.numel()
+    clip_pos = matrix_flops(clip, "transformer.")
+    per_image = steps * (k * lm_pos + head) + clip_positions * clip_pos
+    peak = matmul_peak([lm.transformer.h, clip.transformer], args.batch * k, dev)
 
     print(f"straightforward, batch 1 : {naive_tps:8.3f} tokens/s  ({t_naive:.1f} s for {steps} tokens)")
     print(f"full loop,       batch 1 : {b1_tps:8.3f} tokens/s  ({t_single:.1f} s for {args.single} x {steps})")
     print(f"full loop,       batch {args.batch}: {bn_tps:8.3f} tokens/s  ({t_batch:.1f} s for {args.batch} x {steps})")
     print(f"same tokens as the straightforward decode: {ref == single_ids[0]}; "
           f"batch {args.batch} rows equal one-at-a-time rows: {batch_ids[:args.single] == single_ids}")
+    print(f"matmul FLOPs per image >= {per_image / 1e9:.0f} G; matmul peak on these shapes {peak / 1e9:.0f} "
+          f"GFLOP/s; batch 1 ran at {per_image * b1_tps / steps / 1e9:.0f}, batch {args.batch} at "
+          f"{per_image * bn_tps / steps / 1e9:.0f} GFLOP/s")
+    print(f"ceiling for throughput_batch{args.batch}_vs_1 on this device: {peak * steps / per_image / b1_tps:.2f}")
     print(f"speedup_batch1={b1_tps / naive_tps:.2f} throughput_batch{args.batch}_vs_1={bn_tps / b1_tps:.2f}")
 
 
