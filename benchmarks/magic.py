@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 import torch
+from ceiling import matmul_peak, matrix_flops
 
 
 @torch.no_grad()
@@ -49,27 +50,6 @@ def straightforward(lm, tok, clip, ctok, image, prompt, steps, k, alpha, beta, w
         ids.append(choice)
         gen.append(choice)
     return gen
-
-
-def matrix_flops(module, prefix: str, skip: tuple[str, ...] = ()) -> int:
-    """2 FLOPs per weight of every matrix under `prefix` (embeddings in `skip` left out): one position's matmuls."""
-    return sum(2 * p.numel() for n, p in module.named_parameters()
-               if p.ndim == 2 and n.startswith(prefix) and not n.startswith(skip))
-
-
-def matmul_peak(modules, rows: int, dev, reps: int = 5) -> float:
-    """The best FLOP/s this device reaches on the models' own weight shapes with `rows` rows (float32)."""
-    shapes = {tuple(p.shape) for m in modules for p in m.parameters() if p.ndim == 2}
-    best = 0.0
-    for i, o in shapes:
-        x, w = torch.randn(rows, i, device=dev), torch.randn(i, o, device=dev)
-        for _ in range(reps):
-            sync(dev)
-            t = time.perf_counter()
-            torch.mm(x, w)
-            sync(dev)
-            best = max(best, 2 * rows * i * o / (time.perf_counter() - t))
-    return best
 
 
 def sync(dev):

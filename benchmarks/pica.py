@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from ceiling import matmul_peak, matrix_flops
 
 from socratic.pica.core import build_prompts
 from socratic.pica.ensemble import generate_answers
@@ -63,31 +64,6 @@ def synthetic_shots(n: int, m: int, rng: np.random.Generator) -> list[list[tuple
     return [[one() for _ in range(n)] for _ in range(m)]
 
 
-def prefill_flops(lm, ntok: list[int]) -> float:
-    """Lower bound on the prefill's FLOPs: 2 per weight of every Linear layer but the LM head, per prompt token
-    (attention scores and everything else left out)."""
-    import torch
-
-    head = lm.model.get_output_embeddings()
-    per_token = sum(2 * mod.in_features * mod.out_features for mod in lm.model.modules()
-                    if isinstance(mod, torch.nn.Linear) and mod is not head)
-    return per_token * sum(ntok)
-
-
-def matmul_peak(lm, rows: int, reps: int = 5) -> float:
-    """The best FLOP/s this device reaches on the model's own Linear shapes with `rows` rows (float32)."""
-    import torch
-
-    shapes = {(mod.in_features, mod.out_features) for mod in lm.model.modules() if isinstance(mod, torch.nn.Linear)}
-    best = 0.0
-    with torch.inference_mode():
-        for i, o in shapes:
-            x, w = torch.randn(rows, i, device=lm.device), torch.randn(i, o, device=lm.device)
-            t = min(timed(lambda: torch.mm(x, w).sum().item(), reps))
-            best = max(best, 2 * rows * i * o / t)
-    return best
-
-
 def bench_ensemble(lm, n: int, m: int, reps: int) -> None:
     rng = np.random.default_rng(0)
     prompts = build_prompts(synthetic_shots(n, m, rng), "A man holding a red umbrella on a rainy street.",
@@ -107,8 +83,10 @@ def bench_ensemble(lm, n: int, m: int, reps: int) -> None:
     print(f"  one batched pass : {b * 1e3:9.1f} ms")
     print(f"  {m} sequential    : {s * 1e3:9.1f} ms")
     print(f"  ratio            : {s / b:9.2f}x   (goal >= 3x)   same completions: {same}")
-    if ntok and hasattr(lm, "model"):
-        flops, peak = prefill_flops(lm, ntok), matmul_peak(lm, max(ntok))
+    if ntok and hasattr(getattr(lm, "model", None), "model"):  # Llama-style decoders (SmolLM2)
+        # a lower bound on the prefill's work: every weight matrix of the decoder layers, per prompt token
+        flops = matrix_flops(lm.model, "model.layers.") * sum(ntok)
+        peak = matmul_peak([lm.model.model.layers], max(ntok), lm.device)
         print(f"  prefill >= {flops / 1e9:.0f} GFLOP; matmul peak on these shapes {peak / 1e9:.0f} GFLOP/s; batched "
               f"pass ran at {flops / b / 1e9:.0f} GFLOP/s")
         print(f"  ceiling          : {s / (flops / peak):9.2f}x   (5 sequential calls / the prefill at peak speed)")

@@ -1,0 +1,35 @@
+"""How fast a batched workload could run at best: its matmul FLOPs against the device's best matmul speed."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+
+def matrix_flops(module: torch.nn.Module, prefix: str = "", skip: tuple[str, ...] = ()) -> int:
+    """2 FLOPs per weight of every matrix under `prefix` (names in `skip` left out): one position's matmuls."""
+    return sum(2 * p.numel() for n, p in module.named_parameters()
+               if p.ndim == 2 and n.startswith(prefix) and not n.startswith(skip))
+
+
+def matmul_peak(modules, rows: int, device, reps: int = 5) -> float:
+    """The best FLOP/s `torch.mm` reaches with `rows` rows on the modules' own weight shapes (float32)."""
+    device = torch.device(device)
+    shapes = {tuple(p.shape) for m in modules for p in m.parameters() if p.ndim == 2}
+    best = 0.0
+    with torch.inference_mode():
+        for i, o in shapes:
+            x, w = torch.randn(rows, i, device=device), torch.randn(i, o, device=device)
+            for _ in range(reps):
+                _sync(device)
+                t = time.perf_counter()
+                torch.mm(x, w)
+                _sync(device)
+                best = max(best, 2 * rows * i * o / (time.perf_counter() - t))
+    return best
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
