@@ -23,7 +23,8 @@ def describe(spec: ModelSpec) -> str:
     try:
         w = resolve_weights(spec)
     except SocraticError as exc:
-        return f"NOT AVAILABLE — {exc.message}"
+        hint = "; or run with --random-atm for a random stand-in" if spec.family == "atm" else ""
+        return f"NOT AVAILABLE — {exc.message}{hint}"
     return f"ok ({w.source}: {w.path or w.hub_id})"
 
 
