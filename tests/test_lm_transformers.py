@@ -202,6 +202,25 @@ def test_stops_at_eos(lm):
     assert c.tokens == [lm.tokenizer.decode([t]) for t in ref[:ref.index(eos)]]
 
 
+def test_lm_generate_says_when_every_completion_is_empty(tiny_dir, lm):
+    from socratic import Pipeline
+
+    ref, _ = manual_greedy(lm, PROMPTS[0], 4)
+    p = Pipeline("gen").add_model("lm", "lm", "transformers", path=str(tiny_dir), device="cpu")
+    p.add_input("q", "text")
+    p.add_node("gen", "lm_generate", params={"lm": "lm", "max_new_tokens": 4}, inputs={"prompt": "inputs.q"})
+    p.add_output("a", "gen.text")
+    plain = p.run(q=PROMPTS[0], cache=False)
+    assert plain["a"] == lm.tokenizer.decode(ref).strip() != ""
+    assert not any("empty completions" in w for w in plain.warnings)
+    # a stop string met by the first token (as PICa's newline stop can be): nothing is left
+    p.nodes["gen"].params["stop"] = [lm.tokenizer.decode(ref[:1])]
+    cut = p.run(q=PROMPTS[0], cache=False)
+    assert cut["a"] == ""
+    assert any(w.startswith("node 'gen': lm '") and "empty completions for 1 of 1 prompt" in w
+               for w in cut.warnings)
+
+
 def test_chat_template_applied(tiny_dir):
     with pytest.raises(SocraticError, match="no chat template"):  # the tiny tokenizer has none
         load_tiny(tiny_dir, chat=True)

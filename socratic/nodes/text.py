@@ -60,6 +60,10 @@ def lm_generate(prompt: str, *, lm: LM, n: int = 1, temperature: float = 0.0, to
     outs = lm.generate(list(prompt), max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, n=n,
                        stop=list(stop or []), seed=ctx.node_seed())
     texts = [[c.text.strip() if strip else c.text for c in row] for row in outs]
+    empty = sum(not any(t.strip() for t in row) for row in texts)
+    if empty:  # kept (downstream nodes decide), but said: a tiny LM often stops at once
+        ctx.warn(f"node '{ctx.node}': lm '{lm.model_id}' gave only empty completions for {empty} of "
+                 f"{len(texts)} prompt(s)")
     return {"texts": texts, "text": [row[0] for row in texts]}
 
 
