@@ -1,9 +1,10 @@
 """Summarise a video from Python: the egocentric world-state log and the LM's first-person summary.
 
-    python examples/summarize_video.py VIDEO [--offline]
+    python examples/summarize_video.py VIDEO [--offline] [--sounds]
 
 --offline runs on the packaged SmolLM2 and Whisper base with a small random-init CLIP stand-in (the visual
 labels are then meaningless, the speech is real); without it the pipeline's own models are used.
+--sounds adds sound events (AudioSet labels from a CLAP model) to the log; with --offline a random CLAP stands in.
 """
 
 from __future__ import annotations
@@ -14,16 +15,18 @@ from pathlib import Path
 
 from socratic import Pipeline, SocraticError
 
-PIPELINE = Path(__file__).resolve().parents[1] / "pipelines" / "egocentric_summary.yaml"
+PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("video")
-    ap.add_argument("--offline", action="store_true", help="packaged LM/ASR, random CLIP")
+    ap.add_argument("--offline", action="store_true", help="packaged LM/ASR, random CLIP (and CLAP)")
+    ap.add_argument("--sounds", action="store_true", help="sound events in the log (a CLAP model)")
     args = ap.parse_args(argv)
-    pipeline = Pipeline.from_yaml(PIPELINE)
-    opts = {"profile": "offline", "random_vlm": True} if args.offline else {}
+    name = "egocentric_summary_sounds.yaml" if args.sounds else "egocentric_summary.yaml"
+    pipeline = Pipeline.from_yaml(PIPELINES / name)
+    opts = {"profile": "offline", "random_vlm": True, "random_atm": args.sounds} if args.offline else {}
     try:
         result = pipeline.run(video=args.video, **opts)
     except SocraticError as exc:
