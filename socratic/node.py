@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import inspect
 import typing
 from dataclasses import dataclass, field
@@ -54,6 +56,16 @@ class NodeType:
     dynamic_inputs: bool = False  # a `**fields` parameter accepts any wired input name
     check: Callable[[dict[str, Any], set[str]], list[str]] | None = None  # extra validation of params/ports
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @functools.cached_property
+    def code(self) -> str:
+        """A digest of the function's source: part of every cache key, so editing a node retires its entries."""
+        try:
+            text = inspect.getsource(self.fn).encode()
+        except (OSError, TypeError):  # no source file (e.g. defined in a REPL)
+            c = self.fn.__code__
+            text = repr((c.co_code, c.co_consts, c.co_names)).encode()
+        return hashlib.sha256(text).hexdigest()[:16]
 
     @property
     def model_params(self) -> dict[str, Param]:

@@ -116,7 +116,7 @@ class _Run:
         hit, outputs, key = False, None, None
         if self.cache is not None and nt.cacheable and ns.cache:
             plain = {k: v for k, v in params.items() if k not in specs}
-            key = node_key(nt.name, nt.version, plain, {k: s.key for k, s in specs.items()}, inputs,
+            key = node_key(nt.name, f"{nt.version}:{nt.code}", plain, {k: s.key for k, s in specs.items()}, inputs,
                            ctx.node_seed())
             hit, cached = self.cache.get(key)
             if hit:

@@ -112,6 +112,31 @@ def test_cache_hit_skips_node_and_is_keyed_by_params(tmp_path):
     assert CALLS["t_upper"] == 3
 
 
+def test_editing_a_node_retires_its_cache_entries(tmp_path):
+    # what a user does: run, edit the node's code, run again in a new process with the same disk cache
+    import subprocess
+    import sys
+
+    module = tmp_path / "my_nodes.py"
+    script = ("import sys; sys.path.insert(0, sys.argv[1]); import my_nodes\n"
+              "from socratic import Pipeline\n"
+              "p = Pipeline().add_input('t', 'text').add_node('e', 't_edition', inputs={'text': 'inputs.t'})\n"
+              "r = p.add_output('out', 'e.text').run(t='x', cache_dir=sys.argv[2])\n"
+              "print(r['out'], r.trace.records[0].cached)\n")
+
+    def run(edition: str) -> str:
+        module.write_text("from socratic import node\n\n\n@node('t_edition', outputs={'text': str})\n"
+                          f"def t_edition(text: str) -> str:\n    return text + {edition!r}\n")
+        proc = subprocess.run([sys.executable, "-c", script, str(tmp_path), str(tmp_path / "cache")],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.strip()
+
+    assert run(" v1") == "x v1 False"
+    assert run(" v1") == "x v1 True"
+    assert run(" v2") == "x v2 False"  # same name and version string, other code
+
+
 def test_corrupted_cache_entry_is_recomputed(tmp_path):
     CALLS.clear()
     p = _simple()
