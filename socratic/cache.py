@@ -7,7 +7,6 @@ import io
 import json
 import os
 import pickle
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .paths import cache_dir
+from .paths import cache_dir, write_atomic
 
 _MAGIC = b"SOCRATIC-CACHE-1\n"
 _file_digests: dict[tuple[str, int, int], str] = {}
@@ -107,12 +106,7 @@ class NodeCache:
         buf = io.BytesIO()
         pickle.dump(value, buf, protocol=pickle.HIGHEST_PROTOCOL)
         payload = buf.getvalue()
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as f:
-            f.write(_MAGIC + hashlib.sha256(payload).hexdigest().encode() + payload)
-        os.replace(tmp, path)
+        write_atomic(self._path(key), _MAGIC + hashlib.sha256(payload).hexdigest().encode() + payload)
 
 
 def node_key(node_type: str, version: str, params: dict[str, Any], models: dict[str, str], inputs: Any,

@@ -6,13 +6,13 @@ import functools
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
 from .errors import SocraticError
+from .paths import write_atomic
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Zero-training pipelines over pretrained vision, audio and language models.")
@@ -53,15 +53,6 @@ def _parse_inputs(pairs: list[str]) -> dict[str, Any]:
             raise SocraticError(f"--input takes NAME=VALUE, got {pair!r}")
         values[name.strip()] = value
     return values
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file and rename: a crash never leaves a half-written result."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def _load(pipeline: Path):

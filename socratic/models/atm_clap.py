@@ -103,8 +103,8 @@ class ClapAudioText(AudioText):
             except (OSError, ValueError) as exc:
                 raise ModelNotFound(f"cannot load CLAP weights from {weights.target}: {exc}. Download them once "
                                     f"(`hf download laion/clap-htsat-unfused`) or set `path:` to a local copy; "
-                                    f"`random_init: true` (or the CLI flag --random-atm) gives random weights for a test run",
-                                    field=where) from None
+                                    f"`random_init: true` (or the CLI flag --random-atm) gives random weights "
+                                    f"for a test run", field=where) from None
             self.tokenizer, self.feature_extractor = processor.tokenizer, processor.feature_extractor
             self.model_id = f"clap/{weights.label}"
             self.fingerprint = f"clap:{weights.fingerprint}"

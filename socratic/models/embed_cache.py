@@ -5,26 +5,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
-from ..paths import cache_dir
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from ..paths import cache_dir, write_atomic
 
 
 def cached_text_embeddings(fingerprint: str, texts: Sequence[str], dim: int, device: torch.device,
@@ -49,6 +35,6 @@ def cached_text_embeddings(fingerprint: str, texts: Sequence[str], dim: int, dev
         emb = encode(texts)
         buf = io.BytesIO()
         np.save(buf, emb.cpu().numpy().astype(np.float32), allow_pickle=False)
-        atomic_write(path, buf.getvalue())
+        write_atomic(path, buf.getvalue())
     memo[key] = emb
     return emb

@@ -15,9 +15,9 @@ from PIL import Image as PILImage
 
 from ..cache import digest
 from ..errors import ModelNotFound, SocraticError
-from ..paths import cache_dir
+from ..paths import cache_dir, write_atomic
 from .base import VLM
-from .embed_cache import atomic_write as _atomic_write, cached_text_embeddings
+from .embed_cache import cached_text_embeddings
 from .loader import ModelSpec, backend, pick_device, pick_dtype
 
 OPTIONS = {"name", "pretrained", "path", "random_init", "seed", "config", "device", "dtype", "batch_size",
@@ -49,7 +49,7 @@ def _sha256_file(path: Path) -> str:
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
-    _atomic_write(memo, json.dumps({"stamp": stamp, "sha256": h.hexdigest()}).encode())
+    write_atomic(memo, json.dumps({"stamp": stamp, "sha256": h.hexdigest()}).encode())
     return h.hexdigest()
 
 
@@ -80,7 +80,7 @@ def register_config(config: dict[str, Any]) -> str:
     if name not in open_clip.list_models():
         path = cache_dir("open_clip_configs") / f"{name}.json"
         if not path.exists():
-            _atomic_write(path, blob.encode())
+            write_atomic(path, blob.encode())
         open_clip.add_model_config(path)
     return name
 
