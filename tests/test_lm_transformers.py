@@ -233,6 +233,32 @@ def test_chat_template_applied(tiny_dir):
     assert base.encode_prompt("the cat") == ids_of(base, "the cat")
 
 
+def test_shared_prefill_draws_the_batched_samples(tiny_dir):
+    """One prefill repeated to n rows gives the same samples and log-probs as n separate prefills."""
+    kw = dict(max_new_tokens=8, temperature=1.2, top_p=0.9, n=5, seed=7, logprobs=True)
+    shared = load_tiny(tiny_dir, batch_size=10)
+    rowwise = load_tiny(tiny_dir, batch_size=10, shared_prefill=False)
+    assert shared.shared_prefill and not rowwise.shared_prefill
+    a, b = shared.generate(PROMPTS, **kw), rowwise.generate(PROMPTS, **kw)
+    assert [[c.tokens for c in cs] for cs in a] == [[c.tokens for c in cs] for cs in b]
+    for x, y in zip(a, b):
+        for c, d in zip(x, y):
+            assert c.token_logprobs == pytest.approx(d.token_logprobs, abs=1e-4)
+    assert all(len({c.text for c in cs}) > 1 for cs in a)
+    # a batch smaller than n still shares one prefill per prompt
+    small = load_tiny(tiny_dir, batch_size=2).generate(PROMPTS, **kw)
+    assert [[c.tokens for c in cs] for cs in small] == [[c.tokens for c in cs] for cs in a]
+
+
+def test_context_length_count_tokens_and_instruct(lm, tiny_dir):
+    assert lm.context_length == 64
+    for p in PROMPTS:
+        assert lm.count_tokens(p) == len(ids_of(lm, p)) == len(lm.encode_prompt(p))
+    assert lm.count_tokens("the " * 100) == 100  # counting never raises; generating does
+    assert not lm.instruct and not lm.chat  # no chat template, no instruct name
+    assert load_tiny(tiny_dir, instruct=True).instruct
+
+
 def test_bad_input_is_socratic_error(lm, tiny_dir, tmp_path):
     with pytest.raises(SocraticError, match="bad decoding"):
         lm.generate(["the"], n=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -54,17 +55,52 @@ class Completion:
 
 
 class LM(Model):
-    """A language model: sample or greedily decode completions, and score continuations."""
+    """A language model: sample or greedily decode completions, and score continuations.
+
+    Chat rule: `chat=None` means the spec's `chat:` option (default false: the prompt goes in raw); True wraps the
+    prompt as one user message in the model's chat template plus the generation prompt. `instruct` says whether
+    the model is instruction-tuned (nodes use it to decide `chat: auto`).
+    """
+
+    chat: bool = False  # default of `chat=None`
+    instruct: bool = False
+    context_length: int | None = None  # most tokens (prompt + generated) the model takes; None: unknown
 
     @abstractmethod
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 64, temperature: float = 0.0,
                  top_p: float = 1.0, n: int = 1, stop: Sequence[str] = (), seed: int | None = None,
-                 logprobs: bool = False) -> list[list[Completion]]:
+                 logprobs: bool = False, chat: bool | None = None) -> list[list[Completion]]:
         """One list of `n` completions per prompt, in prompt order. temperature 0 = greedy."""
 
     @abstractmethod
-    def score(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[list[float]]:
+    def score(self, prompts: Sequence[str], continuations: Sequence[str], *, chat: bool | None = None
+              ) -> list[list[float]]:
         """Per-token log-probs of each continuation given its prompt."""
+
+    def count_tokens(self, text: str, *, chat: bool | None = None) -> int:
+        """Tokens `text` takes as a prompt, the chat wrapping included when chat applies. This default, for
+        backends without a local tokenizer, is an estimate meant to over-count: see `estimate_tokens`."""
+        return estimate_tokens(text, chat=self.use_chat(chat))
+
+    def use_chat(self, chat: bool | None) -> bool:
+        return self.chat if chat is None else bool(chat)
+
+
+_INSTRUCT_NAME = re.compile(r"instruct|chat|(?<![a-z0-9])it(?![a-z0-9])", re.IGNORECASE)
+
+
+CHARS_PER_TOKEN = 3  # BPE tokenizers average about 4 characters per English token; 3 over-counts
+CHAT_OVERHEAD_TOKENS = 16  # role markers and the generation prompt of common chat templates
+
+
+def estimate_tokens(text: str, *, chat: bool = False) -> int:
+    """A conservative token count without a tokenizer: characters / 3 rounded up (+16 for a chat wrapping)."""
+    return -(-len(text) // CHARS_PER_TOKEN) + (CHAT_OVERHEAD_TOKENS if chat else 0)
+
+
+def instruct_name(*names: str | None) -> bool:
+    """Whether a model id / packaged name / file name says instruct, chat or -it."""
+    return any(n and _INSTRUCT_NAME.search(n) for n in names)
 
 
 @dataclass

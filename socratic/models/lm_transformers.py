@@ -2,6 +2,10 @@
 
 A GGUF file is dequantised by transformers once, saved with save_pretrained under
 cache/models/<sha256 of the gguf>, and loaded from there afterwards.
+
+n sampled completions of one prompt share one prefill: the prompt's key/value cache is computed once and repeated
+to n rows (`shared_prefill: false` gives every row its own prefill). Each row samples from its own generator,
+seeded by (seed, sample index, prompt), so both paths draw the same samples.
 """
 
 from __future__ import annotations
@@ -19,13 +23,13 @@ import torch
 
 from ..errors import SocraticError
 from ..paths import cache_dir
-from .base import LM, Completion
+from .base import LM, Completion, instruct_name
 from .hf_forward import accepts, cache_arg
 from .loader import ModelSpec, backend, pick_device, pick_dtype
 from .packaged import sha256_file
 from .resolve import Weights, check_options, resolve_weights
 
-OPTIONS = {"device", "dtype", "chat", "batch_size"}
+OPTIONS = {"device", "dtype", "chat", "instruct", "batch_size", "shared_prefill"}
 
 
 @backend("lm", "transformers")
@@ -92,11 +96,16 @@ def row_seed(seed: int, sample: int, prompt: str) -> int:
 
 class TransformersLM(LM):
     def __init__(self, model, tokenizer, *, model_id: str, fingerprint: str, device: torch.device,
-                 chat: bool = False, batch_size: int = 8):
+                 chat: bool = False, batch_size: int = 8, instruct: bool | None = None,
+                 shared_prefill: bool = True, names: tuple[str, ...] = ()):
         self.model = model.to(device).eval()
         self.tokenizer = tokenizer
         self.model_id, self.fingerprint = model_id, fingerprint
-        self.device, self.chat, self.batch_size = device, chat, max(1, int(batch_size))
+        self.device, self.chat, self.batch_size = device, bool(chat), max(1, int(batch_size))
+        self.shared_prefill = bool(shared_prefill)
+        has_template = bool(getattr(tokenizer, "chat_template", None))
+        self.instruct = bool(instruct) if instruct is not None else (
+            has_template and instruct_name(model_id, *names))
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token or tokenizer.convert_ids_to_tokens(0)
         tokenizer.padding_side = "left"
@@ -105,6 +114,7 @@ class TransformersLM(LM):
         self._cache_arg = cache_arg(model)
         self._max_pos = getattr(model.config, "max_position_embeddings", None) or getattr(
             model.config, "n_positions", None)
+        self.context_length = int(self._max_pos) if self._max_pos else None
         self._lock = threading.Lock()
         if chat and not getattr(tokenizer, "chat_template", None):
             raise SocraticError(f"model {model_id!r} has no chat template; set `chat: false`", field="chat")
@@ -130,25 +140,41 @@ class TransformersLM(LM):
             model = AutoModelForCausalLM.from_pretrained(target, dtype=dtype, **kw)
         except OSError as exc:
             raise SocraticError(f"cannot load {w.label!r}: {exc}", field=f"models.{spec.name}") from None
+        instruct = o.get("instruct")
         return cls(model, tok, model_id=w.label, fingerprint=w.fingerprint, device=device,
-                   chat=bool(o.get("chat", False)), batch_size=int(o.get("batch_size", 8)))
+                   chat=bool(o.get("chat", False)), batch_size=int(o.get("batch_size", 8)),
+                   instruct=None if instruct is None else bool(instruct),
+                   shared_prefill=bool(o.get("shared_prefill", True)),
+                   names=tuple(str(x) for x in (w.path.name if w.path else None, w.hub_id) if x))
 
     # ---- encoding -------------------------------------------------------------------------------------
-    def encode_prompt(self, prompt: str) -> list[int]:
+    def chat_text(self, prompt: str) -> str:
+        """`prompt` as one user message in the model's chat template, with the generation prompt."""
         tok = self.tokenizer
-        if self.chat:
-            text = tok.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                           add_generation_prompt=True)
-            ids = tok(text, add_special_tokens=False)["input_ids"]
-        else:
-            ids = tok(prompt)["input_ids"]
+        if not getattr(tok, "chat_template", None):
+            raise SocraticError(f"model {self.model_id!r} has no chat template; set `chat: false`", field="chat")
+        return tok.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                       add_generation_prompt=True)
+
+    def prompt_ids(self, prompt: str, chat: bool | None = None) -> list[int]:
+        """Token ids of `prompt` (chat-wrapped when chat applies), not checked against the context."""
+        tok = self.tokenizer
+        if self.use_chat(chat):
+            return list(tok(self.chat_text(prompt), add_special_tokens=False)["input_ids"])
+        return list(tok(prompt)["input_ids"])
+
+    def count_tokens(self, text: str, *, chat: bool | None = None) -> int:
+        return len(self.prompt_ids(text, chat))
+
+    def encode_prompt(self, prompt: str, chat: bool | None = None) -> list[int]:
+        ids = self.prompt_ids(prompt, chat)
         if not ids:
-            if tok.bos_token_id is None:
+            if self.tokenizer.bos_token_id is None:
                 raise SocraticError(f"empty prompt: {self.model_id!r} has no BOS token to start from")
-            ids = [tok.bos_token_id]
+            ids = [self.tokenizer.bos_token_id]
         if self._max_pos and len(ids) >= self._max_pos:
             raise SocraticError(f"prompt is {len(ids)} tokens; {self.model_id!r} takes at most {self._max_pos}")
-        return list(ids)
+        return ids
 
     def _batch(self, seqs: list[list[int]]):
         """Left-padded ids, attention mask and position ids."""
@@ -172,7 +198,7 @@ class TransformersLM(LM):
     # ---- generation -----------------------------------------------------------------------------------
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 64, temperature: float = 0.0,
                  top_p: float = 1.0, n: int = 1, stop: Sequence[str] = (), seed: int | None = None,
-                 logprobs: bool = False) -> list[list[Completion]]:
+                 logprobs: bool = False, chat: bool | None = None) -> list[list[Completion]]:
         if n < 1 or temperature < 0 or not 0 < top_p <= 1 or max_new_tokens < 0:
             raise SocraticError(f"bad decoding settings: n={n}, temperature={temperature}, top_p={top_p}, "
                                 f"max_new_tokens={max_new_tokens}")
@@ -180,41 +206,53 @@ class TransformersLM(LM):
             stop = [stop]
         stop = [s for s in stop if s]
         prompts = list(prompts)
-        encoded = [self.encode_prompt(p) for p in prompts]
+        encoded = [self.encode_prompt(p, chat) for p in prompts]
         greedy = temperature == 0
         if seed is None:
             seed = random.randrange(1 << 62)
-        rows = [(i, j) for i in range(len(prompts)) for j in range(1 if greedy else n)]
+        per_prompt = 1 if greedy else n
+        shared = per_prompt > 1 and self.shared_prefill
+        # rows of one batch: (prompt, sample) pairs, or whole prompts whose n samples share a prefill
+        rows = [(i, j) for i in range(len(prompts)) for j in range(1 if shared else per_prompt)]
         rows.sort(key=lambda r: -len(encoded[r[0]]))  # similar lengths share a batch: less padding
+        step = max(1, self.batch_size // per_prompt) if shared else self.batch_size
         done: dict[tuple[int, int], Completion] = {}
         with self._lock, torch.inference_mode():
-            for b in range(0, len(rows), self.batch_size):
-                chunk = rows[b:b + self.batch_size]
+            for b in range(0, len(rows), step):
+                chunk = rows[b:b + step]
+                keys = [(i, j) for i, _ in chunk for j in range(per_prompt)] if shared else chunk
                 gens = None
                 if not greedy:
                     gens = [torch.Generator(device=self.device).manual_seed(row_seed(seed, j, prompts[i]))
-                            for i, j in chunk]
+                            for i, j in keys]
                 outs = self._decode([encoded[i] for i, _ in chunk], max_new_tokens, temperature, top_p, gens,
-                                    stop)
-                done.update(zip(chunk, outs))
+                                    stop, expand=per_prompt if shared else 1)
+                done.update(zip(keys, outs))
         if greedy:
             return [[_copy(done[(i, 0)]) for _ in range(n)] for i in range(len(prompts))]
         return [[done[(i, j)] for j in range(n)] for i in range(len(prompts))]
 
-    def _decode(self, seqs, max_new_tokens, temperature, top_p, gens, stop) -> list[Completion]:
+    def _decode(self, seqs, max_new_tokens, temperature, top_p, gens, stop, expand: int = 1) -> list[Completion]:
+        """Decode every sequence; with `expand` > 1 each one's prefill is repeated to `expand` consecutive rows."""
         from transformers import DynamicCache
 
-        B = len(seqs)
+        B = len(seqs) * expand
         if self._max_pos:
             max_new_tokens = min(max_new_tokens, self._max_pos - max(len(s) for s in seqs))
-        ids, mask, pos = self._batch(seqs)
         out_ids: list[list[int]] = [[] for _ in range(B)]
         out_lp: list[list[float]] = [[] for _ in range(B)]
+        if max_new_tokens <= 0:
+            return [self._completion([], [], stop) for _ in range(B)]
+        ids, mask, pos = self._batch(seqs)
         finished = [False] * B
         cache = DynamicCache(config=self.model.config)
-        for _ in range(max_new_tokens):
-            logits = self._forward(ids, mask, pos, cache, keep=1)
-            logits = logits[:, -1, :]
+        logits = self._forward(ids, mask, pos, cache, keep=1)[:, -1, :]
+        if expand > 1:
+            cache.batch_repeat_interleave(expand)
+            logits, mask, pos = (t.repeat_interleave(expand, dim=0) for t in (logits, mask, pos))
+        for step in range(max_new_tokens):
+            if step:
+                logits = self._forward(ids, mask, pos, cache, keep=1)[:, -1, :]
             logp = logits.log_softmax(-1)
             nxt = logits.argmax(-1) if gens is None else _sample(logits, temperature, top_p, gens)
             chosen = logp.gather(1, nxt[:, None])[:, 0].tolist()
@@ -249,11 +287,12 @@ class TransformersLM(LM):
         return Completion(text=text, token_logprobs=list(lps), tokens=[dec([t]) for t in ids])
 
     # ---- scoring --------------------------------------------------------------------------------------
-    def score(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[list[float]]:
+    def score(self, prompts: Sequence[str], continuations: Sequence[str], *, chat: bool | None = None
+              ) -> list[list[float]]:
         """Log-probs of each continuation's tokens (prompt and continuation tokenised separately)."""
         if len(prompts) != len(continuations):
             raise SocraticError(f"score: {len(prompts)} prompts but {len(continuations)} continuations")
-        pairs = [(self.encode_prompt(p), self.tokenizer(c, add_special_tokens=False)["input_ids"])
+        pairs = [(self.encode_prompt(p, chat), self.tokenizer(c, add_special_tokens=False)["input_ids"])
                  for p, c in zip(prompts, continuations)]
         result: list[list[float]] = [[] for _ in pairs]
         order = sorted((k for k in range(len(pairs)) if pairs[k][1]), key=lambda k: -sum(map(len, pairs[k])))
