@@ -28,17 +28,67 @@ def test_leave_one_out(answers, pred, expected):
     assert question_accuracy(pred, answers) == pytest.approx(expected)
 
 
-def test_prediction_fully_normalised_ground_truth_only_punctuation():
-    assert question_accuracy("Two", ["2"] * 10) == 1.0            # number word -> digit
-    assert question_accuracy("The Dog.", ["dog"] * 10) == 1.0     # article, case, period
-    assert question_accuracy("dont", ["don't"] * 10) == 1.0       # contraction restored
+def test_legacy_2017_rule():
+    """--scorer 2017: prediction always normalised, answers punctuation only (when they disagree)."""
+    acc = lambda p, a: question_accuracy(p, a, scorer="2017")  # noqa: E731
+    assert acc("Two", ["2"] * 10) == 1.0            # number word -> digit
+    assert acc("The Dog.", ["dog"] * 10) == 1.0     # article, case, period
+    assert acc("dont", ["don't"] * 10) == 1.0       # contraction restored
     # ground truth is not lower-cased: "Dog" answers can never match a normalised prediction
-    assert question_accuracy("Dog", ["Dog"] * 3 + ["cat"] * 7) == 0.0
+    assert acc("Dog", ["Dog"] * 3 + ["cat"] * 7) == 0.0
     # answers that disagree get the punctuation rule: "hot-dog" -> "hot dog"
-    assert question_accuracy("hot dog", ["hot-dog"] * 5 + ["sausage"] * 5) == 1.0
+    assert acc("hot dog", ["hot-dog"] * 5 + ["sausage"] * 5) == 1.0
     # ... but ten identical answers are left untouched, while the prediction is normalised
-    assert question_accuracy("hot-dog", ["hot-dog"] * 10) == 0.0
-    assert question_accuracy("hot dog", ["hot-dog"] * 10) == 0.0
+    assert acc("hot-dog", ["hot-dog"] * 10) == 0.0
+    assert acc("hot dog", ["hot-dog"] * 10) == 0.0
+
+
+# Current official rule (methods.md §2): strip both sides; normalise both sides only when the ten cleaned
+# answers are not all identical. Expected values worked out by hand from that rule and leave-one-out.
+@pytest.mark.parametrize("pred, answers, expected", [
+    # all identical: nothing is normalised on either side
+    ("hot-dog", ["hot-dog"] * 10, 1.0),
+    ("hot dog", ["hot-dog"] * 10, 0.0),
+    ("two", ["2"] * 10, 0.0),
+    ("dog", ["Dog"] * 10, 0.0),
+    ("Dog", ["Dog"] * 10, 1.0),
+    ("dog", ["a dog"] * 10, 0.0),
+    # mixed case: both sides lower-cased when the answers disagree (3 hits -> 0.9)
+    ("dog", ["Dog"] * 3 + ["cat"] * 7, 0.9),
+    ("DOG", ["dog"] * 3 + ["Cat"] * 7, 0.9),
+    # punctuation on both sides: "hot-dog" -> "hot dog" (5 hits -> 1)
+    ("hot-dog", ["hot-dog"] * 5 + ["sausage"] * 5, 1.0),
+    ("hot dog!", ["Hot-Dog"] * 2 + ["sausage"] * 8, 0.6),
+    # numbers with commas: a digit,digit group makes every mark vanish (2 hits -> 0.6)
+    ("1000", ["1,000"] * 2 + ["many"] * 8, 0.6),
+    ("1,000", ["1000"] * 1 + ["many"] * 9, 0.3),
+    ("ten", ["10"] * 3 + ["many"] * 7, 0.9),
+    # decimals: a period before a digit stays, a final one goes
+    ("3.5", ["3.5"] * 2 + ["3"] * 8, 0.6),
+    ("3.5.", ["3.5"] * 2 + ["3"] * 8, 0.6),
+    ("35", ["3.5"] * 2 + ["3"] * 8, 0.0),
+    # articles dropped on both sides (6 hits -> 1)
+    ("dog", ["a dog"] * 3 + ["the dog"] * 3 + ["cat"] * 4, 1.0),
+    ("an apple", ["apple"] * 1 + ["pear"] * 9, 0.3),
+    # contractions restored on both sides
+    ("don't", ["dont"] * 3 + ["no"] * 7, 0.9),
+    ("cant", ["can't"] * 2 + ["no"] * 8, 0.6),
+    # whitespace: cleaned before the identity test, so these ten are identical and "Yes" is not lowered
+    ("yes\n", [" yes "] * 10, 1.0),
+    ("Yes", ["yes "] * 5 + ["yes"] * 5, 0.0),
+    ("red\tcar", ["red car"] * 3 + ["car"] * 7, 0.9),
+    # unicode: lower-cased, non-ASCII marks are not punctuation
+    ("Café", ["café"] * 3 + ["coffee"] * 7, 0.9),
+    ("naïve", ["naïve"] * 10, 1.0),
+    ("rock–paper", ["rock–paper"] * 1 + ["game"] * 9, 0.3),
+])
+def test_current_official_rule(pred, answers, expected):
+    assert question_accuracy(pred, answers) == pytest.approx(expected)
+
+
+def test_unknown_scorer_is_one_line():
+    with pytest.raises(SocraticError, match="unknown scorer '2015'"):
+        question_accuracy("x", ["x"] * 10, scorer="2015")
 
 
 def test_punctuation_rule():
@@ -105,31 +155,68 @@ PREDS = [{"question_id": 1, "answer": "dog"}, {"question_id": 2, "answer": "two"
 @pytest.mark.parametrize("as_list", [False, True])
 def test_files_both_prediction_formats(tmp_path, as_list):
     a, q, p = _write_set(tmp_path, PREDS, as_list=as_list)
-    res = evaluate_files(a, q, p)
+    res = evaluate_files(a, q, p, scorer="2017")
     assert res.overall == round(100 * (0.9 + 1.0 + 0.0) / 3, 2) == 63.33
     assert res.per_answer_type == {"other": 45.0, "number": 100.0}
     assert [r["accuracy"] for r in res.per_question] == [90.0, 100.0, 0.0]
+    cur = evaluate_files(a, q, p)  # ten identical "2": "two" is not turned into a digit any more
+    assert cur.overall == 30.0 and cur.per_answer_type == {"other": 45.0, "number": 0.0}
+    assert cur.per_question_type == {"eight": 45.0, "four": 0.0}
 
 
 def test_cli_prints_and_writes_per_question(tmp_path):
     a, q, p = _write_set(tmp_path, PREDS)
     out = tmp_path / "per.jsonl"
     r = CliRunner().invoke(eval_app, ["vqa", "--annotations", str(a), "--questions", str(q),
-                                      "--predictions", str(p), "--per-question", str(out)])
+                                      "--predictions", str(p), "--per-question", str(out), "--scorer", "2017"])
     assert r.exit_code == 0, r.output
     assert "Overall accuracy: 63.33" in r.output
     assert "number: 100.00" in r.output and "other: 45.00" in r.output
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert [(x["question_id"], x["normalised"]) for x in rows] == [("1", "dog"), ("2", "2"), ("3", "blue")]
+    r = CliRunner().invoke(eval_app, ["vqa", "--annotations", str(a), "--questions", str(q),
+                                      "--predictions", str(p)])
+    assert r.exit_code == 0, r.output
+    assert "Overall accuracy: 30.00  (scorer: current)" in r.output
+    assert "Per question type:\n  eight: 45.00\n  four: 0.00" in r.output
+    r = CliRunner().invoke(eval_app, ["vqa", "--annotations", str(a), "--questions", str(q),
+                                      "--predictions", str(p), "--scorer", "2015"])
+    assert r.exit_code == 2 and "unknown scorer '2015'" in r.output
 
 
 def test_missing_predictions_error_or_zero(tmp_path):
     a, q, p = _write_set(tmp_path, PREDS[:2] + [{"question_id": 3, "error": "LM timed out"}])
     with pytest.raises(SocraticError, match="1 of 3 questions have no prediction"):
         evaluate_files(a, q, p)
-    res = evaluate_files(a, q, p, allow_missing=True)
+    res = evaluate_files(a, q, p, allow_missing=True, scorer="2017")
     assert res.overall == round(100 * 1.9 / 3, 2)
-    assert any("scored 0" in w for w in res.warnings)
+    assert any("scored 0: 3" in w for w in res.warnings) and res.missing == ["3"]
+    assert any("1 failed item(s)" in w for w in res.warnings)
+
+
+def test_unknown_ids_and_duplicates_are_counted_warnings(tmp_path):
+    preds = PREDS + [{"question_id": 1, "answer": "cat"}, {"question_id": 99, "answer": "x"},
+                     {"question_id": 98, "answer": "y"}]
+    a, q, p = _write_set(tmp_path, preds)
+    res = evaluate_files(a, q, p)
+    assert res.per_question[0]["accuracy"] == 100.0  # the later "cat" wins (7 hits)
+    assert "1 duplicate prediction(s): the later record of a question wins" in res.warnings
+    assert "2 prediction(s) for unknown question ids ignored: 99, 98" in res.warnings
+    r = CliRunner().invoke(eval_app, ["vqa", "--annotations", str(a), "--questions", str(q),
+                                      "--predictions", str(p)])
+    assert r.exit_code == 0 and "warning: 1 duplicate" in r.output and "Traceback" not in r.output
+
+
+def test_missing_questions_listed_in_one_line_cli(tmp_path):
+    a, q, p = _write_set(tmp_path, PREDS[:1])
+    r = CliRunner().invoke(eval_app, ["vqa", "--annotations", str(a), "--questions", str(q),
+                                      "--predictions", str(p)])
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1
+    assert "2 of 3 questions have no prediction: 2, 3 (--allow-missing scores them 0)" in r.output
+    p.write_text("")
+    r = CliRunner().invoke(eval_app, ["vqa", "--annotations", str(a), "--questions", str(q),
+                                      "--predictions", str(p)])
+    assert r.exit_code == 2 and "no predictions in the file" in r.output
 
 
 @pytest.mark.parametrize("content, match", [

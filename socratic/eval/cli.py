@@ -26,12 +26,14 @@ def vqa(
                                      "{question_id, answer}"),
     per_question: Path | None = typer.Option(None, "--per-question", help="write per-question results (JSONL)"),
     allow_missing: bool = typer.Option(False, "--allow-missing", help="score questions without a prediction 0"),
+    scorer: str = typer.Option("current", "--scorer", help="current (official head, a013f00) or 2017 "
+                               "(legacy a4f1afd rule)"),
 ) -> None:
-    """Official VQA accuracy: overall and per answer type, in percent."""
+    """Official VQA accuracy: overall, per answer type and per question type, in percent."""
     from .vqa import evaluate_files
 
     try:
-        res = evaluate_files(annotations, questions, predictions, allow_missing=allow_missing)
+        res = evaluate_files(annotations, questions, predictions, allow_missing=allow_missing, scorer=scorer)
     except SocraticError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

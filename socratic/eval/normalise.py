@@ -1,12 +1,16 @@
 """Answer normalisation of the official VQA evaluation (methods.md §2), written from its documented behaviour.
 
-prediction:     punctuation rule, then lower-case, number words -> digits, articles dropped, contractions restored
-ground truth:   punctuation rule only, and only when a question's answers are not all identical
+current (default, official head a013f00): newlines/tabs -> spaces and strip on both sides; then, only when the
+    ten answers are not all identical, the punctuation rule and the word rule on the prediction AND every answer.
+2017 (legacy, a4f1afd): prediction always fully normalised; answers get the punctuation rule only, and only when
+    they disagree (no stripping, no lower-casing).
 """
 
 from __future__ import annotations
 
 import re
+
+from ..errors import SocraticError
 
 # Characters the punctuation rule handles ("." has its own rule; the apostrophe and ":" are kept).
 PUNCTUATION = tuple(';/[]"{}()=+\\_->< @`,?!'.replace(" ", ""))
@@ -73,8 +77,29 @@ def normalise_prediction(text: str) -> str:
 
 
 def normalise_ground_truth(answers: list[str]) -> list[str]:
-    """Punctuation rule only when the answers disagree; no other change (not even stripping)."""
+    """2017 rule: punctuation rule only when the answers disagree; no other change (not even stripping)."""
     answers = list(answers)
     if len(set(answers)) > 1:
         answers = [normalise_punctuation(a) for a in answers]
     return answers
+
+
+def normalise_pair(prediction: str, answers: list[str]) -> tuple[str, list[str]]:
+    """Current rule: both sides cleaned; both fully normalised only when the cleaned answers disagree."""
+    pred, gts = clean_whitespace(prediction), [clean_whitespace(a) for a in answers]
+    if len(set(gts)) > 1:
+        pred = normalise_words(normalise_punctuation(pred))
+        gts = [normalise_words(normalise_punctuation(a)) for a in gts]
+    return pred, gts
+
+
+SCORERS = ("current", "2017")
+
+
+def compared_forms(prediction: str, answers: list[str], scorer: str = "current") -> tuple[str, list[str]]:
+    """The prediction and answers as the chosen official scorer compares them."""
+    if scorer == "current":
+        return normalise_pair(prediction, answers)
+    if scorer == "2017":
+        return normalise_prediction(prediction), normalise_ground_truth(answers)
+    raise SocraticError(f"unknown scorer {scorer!r} (current or 2017)", field="--scorer")

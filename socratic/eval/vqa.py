@@ -1,8 +1,9 @@
 """VQA accuracy as the official evaluation computes it (methods.md §2), on OK-VQA / VQAv2 format files.
 
-Per question: the prediction and the ground-truth answers are normalised (see normalise.py); for every
-annotator, acc_i = min(1, (answers of the *other* annotators equal to the prediction) / 3); the question
-scores the mean of acc_i. Overall and per-answer-type figures are 100·mean, rounded to two decimals.
+Per question: the prediction and the ground-truth answers are normalised as the chosen scorer does (see
+normalise.py: "current" = the official head, "2017" = the legacy rule); for every annotator,
+acc_i = min(1, (answers of the *other* annotators equal to the prediction) / 3); the question scores the mean
+of acc_i. Overall, per-answer-type and per-question-type figures are 100·mean, rounded to two decimals.
 """
 
 from __future__ import annotations
@@ -14,15 +15,14 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import SocraticError
-from .normalise import normalise_ground_truth, normalise_prediction
+from .normalise import SCORERS, compared_forms
 
 
-def question_accuracy(prediction: str, answers: Sequence[str]) -> float:
+def question_accuracy(prediction: str, answers: Sequence[str], scorer: str = "current") -> float:
     """Accuracy in [0, 1] of one raw prediction against the raw ground-truth answers."""
     if not answers:
         raise SocraticError("a question has no ground-truth answers", field="answers")
-    pred = normalise_prediction(prediction)
-    gts = normalise_ground_truth(list(answers))
+    pred, gts = compared_forms(prediction, list(answers), scorer)
     hits = sum(g == pred for g in gts)
     return sum(min(1.0, (hits - (g == pred)) / 3) for g in gts) / len(gts)
 
@@ -86,16 +86,19 @@ def load_questions(path: str | Path) -> dict[str, str]:
     return {_qid(q, f"questions[{k}]", str(path)): str(q.get("question", "")) for k, q in enumerate(qs)}
 
 
-def load_predictions(path: str | Path) -> dict[str, str]:
+def read_predictions(path: str | Path) -> tuple[dict[str, str], list[str]]:
     """A JSON list of {"question_id", "answer"} (official results format) or JSONL lines of the same
     (also `socratic run --dataset` lines: {"id": question_id, "outputs": {"answer": ...}}).
 
-    JSONL lines holding an "error" and no "answer" (failed items of a dataset run) are skipped; a later line
-    for the same question wins."""
+    Returns the answers and counted warnings: records holding an "error" and no "answer" (failed items) are
+    skipped; for a question given twice the later record wins (as the official loader's dict does)."""
     p = Path(path)
     if not p.is_file():
         raise SocraticError("predictions file not found", file=str(p))
-    text = p.read_text(encoding="utf-8")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SocraticError(f"not UTF-8 text ({exc.reason})", file=str(p)) from None
     out: dict[str, str] = {}
     if text.lstrip().startswith("["):
         try:
@@ -112,6 +115,9 @@ def load_predictions(path: str | Path) -> dict[str, str]:
                 numbered.append((f"line {k}", json.loads(line)))
             except json.JSONDecodeError as exc:
                 raise SocraticError(f"invalid JSON ({exc.msg})", file=str(p), line=k) from None
+    if not numbered:
+        raise SocraticError("no predictions in the file", file=str(p))
+    failed, dups = 0, 0
     for where, r in numbered:
         if isinstance(r, dict) and "question_id" not in r and "id" in r and ("outputs" in r or "error" in r):
             # a `socratic run --dataset` line: {"id": <question_id>, "outputs": {"answer": ...}} or {"id", "error"}
@@ -119,11 +125,22 @@ def load_predictions(path: str | Path) -> dict[str, str]:
             r = {"question_id": r["id"], **({"answer": outs["answer"]} if "answer" in outs else {"error": "-"})}
         qid = _qid(r, where, str(p))
         if "answer" not in r and "error" in r:
+            failed += 1
             continue
         if not isinstance(r.get("answer"), str):
             raise SocraticError(f"{where} (question {qid}): 'answer' must be a text", file=str(p))
+        dups += qid in out
         out[qid] = r["answer"]
-    return out
+    warnings = []
+    if failed:
+        warnings.append(f"{failed} failed item(s) (error records without an answer) skipped")
+    if dups:
+        warnings.append(f"{dups} duplicate prediction(s): the later record of a question wins")
+    return out, warnings
+
+
+def load_predictions(path: str | Path) -> dict[str, str]:
+    return read_predictions(path)[0]
 
 
 # ---------------------------------------------------------------- evaluation
@@ -136,9 +153,14 @@ class VQAResult:
     per_question: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
+    scorer: str = "current"
+    missing: list[str] = field(default_factory=list)
+
     def report(self) -> str:
-        lines = [f"Overall accuracy: {self.overall:.2f}"]
+        lines = [f"Overall accuracy: {self.overall:.2f}  (scorer: {self.scorer})", "Per answer type:"]
         lines += [f"  {t}: {v:.2f}" for t, v in sorted(self.per_answer_type.items())]
+        lines.append("Per question type:")
+        lines += [f"  {t}: {v:.2f}" for t, v in sorted(self.per_question_type.items())]
         return "\n".join(lines)
 
 
@@ -146,9 +168,16 @@ def _pct(values: list[float]) -> float:
     return round(100 * sum(values) / len(values), 2)
 
 
+def _some(ids: Sequence[str], n: int = 5) -> str:
+    return ", ".join(ids[:n]) + (", ..." if len(ids) > n else "")
+
+
 def evaluate(annotations: dict[str, Annotation], predictions: dict[str, str], *,
-             question_ids: Sequence[str] | None = None, allow_missing: bool = False) -> VQAResult:
+             question_ids: Sequence[str] | None = None, allow_missing: bool = False,
+             scorer: str = "current") -> VQAResult:
     """Accuracy over `question_ids` (default: every annotated question)."""
+    if scorer not in SCORERS:
+        raise SocraticError(f"unknown scorer {scorer!r} (current or 2017)", field="--scorer")
     qids = list(question_ids) if question_ids is not None else list(annotations)
     if not qids:
         raise SocraticError("no questions to evaluate")
@@ -158,32 +187,35 @@ def evaluate(annotations: dict[str, Annotation], predictions: dict[str, str], *,
         raise SocraticError(f"{len(unannotated)} question(s) have no annotation, e.g. {unannotated[0]}")
     missing = [q for q in qids if q not in predictions]
     if missing and not allow_missing:
-        raise SocraticError(f"{len(missing)} of {len(qids)} questions have no prediction, e.g. {missing[0]} "
+        raise SocraticError(f"{len(missing)} of {len(qids)} questions have no prediction: {_some(missing)} "
                             f"(--allow-missing scores them 0)")
     if missing:
-        warnings.append(f"{len(missing)} question(s) without a prediction scored 0")
-    extra = len(set(predictions) - set(qids))
+        warnings.append(f"{len(missing)} question(s) without a prediction scored 0: {_some(missing)}")
+    known = set(qids)
+    extra = [q for q in predictions if q not in known]
     if extra:
-        warnings.append(f"{extra} prediction(s) for questions outside the evaluated set were ignored")
+        warnings.append(f"{len(extra)} prediction(s) for unknown question ids ignored: {_some(extra)}")
     accs, by_atype, by_qtype, rows = [], defaultdict(list), defaultdict(list), []
     for q in qids:
         ann = annotations[q]
         pred = predictions.get(q)
-        acc = 0.0 if pred is None else question_accuracy(pred, ann.answers)
+        acc = 0.0 if pred is None else question_accuracy(pred, ann.answers, scorer)
         accs.append(acc)
         by_atype[ann.answer_type].append(acc)
         by_qtype[ann.question_type].append(acc)
         rows.append({"question_id": q, "prediction": pred,
-                     "normalised": None if pred is None else normalise_prediction(pred),
+                     "normalised": None if pred is None else compared_forms(pred, ann.answers, scorer)[0],
                      "accuracy": round(100 * acc, 2), "answer_type": ann.answer_type,
                      "question_type": ann.question_type})
     return VQAResult(_pct(accs), {t: _pct(v) for t, v in by_atype.items()},
-                     {t: _pct(v) for t, v in by_qtype.items()}, rows, warnings)
+                     {t: _pct(v) for t, v in by_qtype.items()}, rows, warnings, scorer, missing)
 
 
 def evaluate_files(annotations: str | Path, questions: str | Path, predictions: str | Path, *,
-                   allow_missing: bool = False) -> VQAResult:
+                   allow_missing: bool = False, scorer: str = "current") -> VQAResult:
     anns = load_annotations(annotations)
     qs = load_questions(questions)
-    preds = load_predictions(predictions)
-    return evaluate(anns, preds, question_ids=list(qs), allow_missing=allow_missing)
+    preds, notes = read_predictions(predictions)
+    res = evaluate(anns, preds, question_ids=list(qs), allow_missing=allow_missing, scorer=scorer)
+    res.warnings[:0] = notes
+    return res
