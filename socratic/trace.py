@@ -31,6 +31,8 @@ def summarise(value: Any, depth: int = 0) -> Any:
         return f"<tensor {tuple(value.shape)} {str(value.dtype).removeprefix('torch.')} {value.device}>"
     if isinstance(value, np.ndarray):
         return f"<array {value.shape} {value.dtype}>"
+    if hasattr(value, "trace_summary"):  # e.g. a KeyFrame: its time range, not its bytes
+        return f"<{value.trace_summary()}>"
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, dict):
@@ -96,6 +98,9 @@ class Trace:
         return "\n".join(lines)
 
 
+_MEDIA = ("<image ", "<tensor ", "<array ", "<keyframe ")
+
+
 def _indent(text: str, pad: str) -> str:
     return "\n".join(pad + line for line in text.splitlines())
 
@@ -103,10 +108,10 @@ def _indent(text: str, pad: str) -> str:
 def _texts(value: Any) -> list[str]:
     """The language inside a summarised value (media descriptions excluded)."""
     if isinstance(value, str):
-        return [] if value.startswith(("<image ", "<tensor ", "<array ")) else [value]
+        return [] if value.startswith(_MEDIA) else [value]
     if isinstance(value, list):
         if value and all(isinstance(v, str) for v in value):
-            texts = [v for v in value if not v.startswith(("<image ", "<tensor ", "<array "))]
+            texts = [v for v in value if not v.startswith(_MEDIA)]
             return [" | ".join(texts)] if texts and all("\n" not in t for t in texts) else texts
         return [t for v in value for t in _texts(v)]
     if isinstance(value, dict):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 from PIL import Image
@@ -115,20 +115,18 @@ def _to_image(frame, rotation: int, max_side: int | None) -> Image.Image:
     return img.convert("RGB")
 
 
-def sample_frames(path: str | Path, stride_s: float = 2.0, max_frames: int | None = None,
-                  max_side: int | None = DEFAULT_MAX_SIDE, warn: Callable[[str], None] | None = None
-                  ) -> tuple[list[Image.Image], list[float]]:
-    """Key frames and their timestamps (seconds from the start).
+def iter_frames(path: str | Path, stride_s: float = 2.0, max_side: int | None = DEFAULT_MAX_SIDE,
+                warn: Callable[[str], None] | None = None) -> Iterator[tuple[float, Image.Image]]:
+    """Key frames as a stream of (seconds from the start, image), decoded one at a time.
 
     For each boundary k·stride_s the first frame shown at or after it is kept; when a long frame covers
     several boundaries (variable frame rate) it is kept once and the next boundary after it is used.
-    A file whose frames stop well before its stated duration (truncated, or corrupt midway) gives the
-    frames read so far and a message to `warn`.
+    A file whose frames stop well before its stated duration (truncated, or corrupt midway) ends the stream
+    early with a message to `warn`; a file with no decodable frame at all is an error.
     """
     if not stride_s or stride_s <= 0:
         raise SocraticError(f"stride_s must be > 0, got {stride_s!r}", field="stride_s")
-    frames: list[Image.Image] = []
-    times: list[float] = []
+    kept = 0
     with _open(path) as c:
         vs = _video_stream(c, path)
         vs.thread_type = "AUTO"
@@ -142,23 +140,38 @@ def sample_frames(path: str | Path, stride_s: float = 2.0, max_frames: int | Non
                 last_t = t
                 if t < next_t - 1e-6:
                     continue
-                frames.append(_to_image(frame, _rotation(vs, frame), max_side))
-                times.append(round(max(t, 0.0), 6))
+                image = _to_image(frame, _rotation(vs, frame), max_side)
                 next_t = (math.floor(t / stride_s + 1e-9) + 1) * stride_s
-                if max_frames and len(frames) >= max_frames:
-                    break
+                kept += 1
+                yield round(max(t, 0.0), 6), image
+        except (GeneratorExit, SocraticError):
+            raise
         except Exception as exc:  # corrupt packets surface as several av.error types
-            if not frames:
+            if not kept:
                 raise SocraticError(f"cannot decode video: {exc}", file=str(path)) from None
             if warn:
                 warn(f"{path}: decoding stopped at {last_t:.1f} s: {exc}")
         else:
             duration = c.duration / 1_000_000 if c.duration else None
-            stopped_early = max_frames and len(frames) >= max_frames
-            if frames and duration and not stopped_early and last_t + max(step, 0.04) < duration - 0.5 and warn:
+            if kept and duration and last_t + max(step, 0.04) < duration - 0.5 and warn:
                 warn(f"{path}: frames end at {last_t:.1f} s of a stated {duration:.1f} s (truncated file?)")
-    if not frames:
+    if not kept:
         raise SocraticError("contains no video frames (zero-length video)", file=str(path))
+
+
+def sample_frames(path: str | Path, stride_s: float = 2.0, max_frames: int | None = None,
+                  max_side: int | None = DEFAULT_MAX_SIDE, warn: Callable[[str], None] | None = None
+                  ) -> tuple[list[Image.Image], list[float]]:
+    """Key frames and their timestamps as lists (`iter_frames` collected; at most `max_frames`)."""
+    frames: list[Image.Image] = []
+    times: list[float] = []
+    stream = iter_frames(path, stride_s, max_side, warn)
+    for t, image in stream:
+        frames.append(image)
+        times.append(t)
+        if max_frames and len(frames) >= max_frames:
+            stream.close()
+            break
     return frames, times
 
 

@@ -116,6 +116,9 @@ class FasterWhisperALM(ALM):
                                 f"use `packaged: whisper-base-ct2` or `path:`", field=f"models.{spec.name}.name"
                                 ) from None
 
+    def detect_language(self, samples: Any) -> str | None:
+        return self.model.detect_language(audio_array(samples, None))[0]
+
     def transcribe(self, audio: str | Any, *, language: str | None = None) -> Transcript:
         from faster_whisper import decode_audio
 

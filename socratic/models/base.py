@@ -126,6 +126,10 @@ class ALM(Model):
     @abstractmethod
     def transcribe(self, audio: str | Any, *, language: str | None = None) -> Transcript: ...
 
+    def detect_language(self, samples: Any) -> str | None:
+        """The spoken language of 16 kHz mono samples (its first 30 s); backends may do it without decoding."""
+        return self.transcribe(samples).language
+
 
 class AudioText(Model):
     """A CLAP-style audio-text model. Waveforms are mono float arrays at `sample_rate` Hz; embeddings are

@@ -15,6 +15,7 @@ from PIL import Image as PILImage
 
 from ..cache import digest
 from ..errors import ModelNotFound, SocraticError
+from ..media.keyframe import KeyFrame
 from ..paths import cache_dir, write_atomic
 from .base import VLM
 from .embed_cache import cached_text_embeddings
@@ -218,23 +219,28 @@ class OpenClipVLM(VLM):
 
     def encode_images(self, images: Sequence[Any]) -> torch.Tensor:
         """Normalised image embeddings; PIL images already seen (e.g. a frame every CLIP node asks about) are
-        served from a bounded in-memory memo keyed by their pixels."""
+        served from a bounded in-memory memo keyed by their pixels. A `KeyFrame` brings its own embedding when
+        this model made it, else its preview is encoded."""
         if isinstance(images, torch.Tensor) and images.dim() == 4:
             images = list(images)
         images = list(images)
+        stored = {i: im.embedding for i, im in enumerate(images)
+                  if isinstance(im, KeyFrame) and im.embedder == self.fingerprint and im.embedding is not None}
+        images = [im.image() if isinstance(im, KeyFrame) and i not in stored else im for i, im in enumerate(images)]
         keys = [digest(im) if isinstance(im, PILImage.Image) else None for im in images]
         with self._image_lock:
             known = {k: self._image_memo[k] for k in keys if k is not None and k in self._image_memo}
-        todo = [i for i, k in enumerate(keys) if k is None or k not in known]
+        todo = [i for i, k in enumerate(keys) if i not in stored and (k is None or k not in known)]
 
         def prepare(batch):
             return torch.stack([self._pixels(im) for im in batch]).to(self.device, self.dtype)
 
         fresh = self._run([images[i] for i in todo], prepare, self.model.encode_image)
         rows = dict(zip(todo, fresh))
+        rows.update({i: torch.from_numpy(e).to(self.device) for i, e in stored.items()})
         with self._image_lock:
             for i, row in rows.items():
-                if keys[i] is not None:
+                if keys[i] is not None and i not in stored:
                     self._image_memo[keys[i]] = row
                     self._image_memo.move_to_end(keys[i])
             while len(self._image_memo) > IMAGE_MEMO_SIZE:

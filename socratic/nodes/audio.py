@@ -7,11 +7,14 @@ Likewise `sound_events` gives no events (and a warning) for a file without an au
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
 
+
 from ..context import Context
+from ..media.audio_stream import iter_audio, speech_stretches
 from ..media.video import extract_audio
 from ..errors import SocraticError
 from ..models.base import ALM, AudioText
@@ -21,32 +24,49 @@ from ..types import Audio, Video
 SAMPLE_RATE = 16000  # what Whisper expects
 
 
-def peak_dbfs(samples: np.ndarray) -> float:
-    """Peak level in dB relative to full scale (-inf for digital silence)."""
-    peak = float(np.max(np.abs(samples))) if len(samples) else 0.0
-    return 20.0 * np.log10(peak) if peak > 0 else float("-inf")
-
-
 @node("transcribe", outputs={"segments": list[Any], "text": str})
 def transcribe(audio: Audio | Video, *, alm: ALM, language: str | None = None, silence_dbfs: float = -50.0,
-               ctx: Context) -> dict:
+               gap_s: float = 5.0, max_chunk_s: float = 600.0, ctx: Context) -> dict:
     """Speech → segments `{start, end, text}` (seconds from the start of the file) and the whole text.
 
-    The audio track is decoded to 16 kHz mono first. No audio track, or a track whose peak stays below
-    `silence_dbfs`, gives no segments and a warning (Whisper is not run: it tends to invent words on silence)."""
-    samples = extract_audio(audio, sr=SAMPLE_RATE)
-    if samples is None:
+    The audio track is decoded to 16 kHz mono as a stream and cut into the stretches whose peak reaches
+    `silence_dbfs` (merged across gaps under `gap_s`, at most `max_chunk_s` long, cut at a quiet moment);
+    Whisper runs on each stretch, so memory stays flat on long videos and silence costs nothing (Whisper
+    tends to invent words on silence). Without `language`, it is detected once, on the first 30 s of sound,
+    and used for every stretch (a short stretch alone is too little to tell). No audio track, or no stretch
+    above `silence_dbfs`, gives no segments and a warning."""
+    blocks = iter_audio(audio, sr=SAMPLE_RATE)
+    if blocks is None:
         ctx.warn(f"{audio}: no audio track; nothing was heard")
         return {"segments": [], "text": ""}
-    if len(samples) == 0 or peak_dbfs(samples) < silence_dbfs:
+    stretches = speech_stretches(blocks, SAMPLE_RATE, silence_dbfs=silence_dbfs, gap_s=gap_s, max_s=max_chunk_s)
+    if language is None:
+        first, language = _detect_language(stretches, alm)
+        stretches = itertools.chain(first, stretches)
+    segments, count = [], 0
+    for offset, samples in stretches:
+        count += 1
+        result = alm.transcribe(samples, language=language)
+        segments += [{"start": round(offset + float(s.start), 3), "end": round(offset + float(s.end), 3),
+                      "text": s.text.strip()} for s in result.segments if s.text.strip()]
+    if not count:
         ctx.warn(f"{audio}: the audio track is silent (peak below {silence_dbfs:g} dBFS); nothing was heard")
-        return {"segments": [], "text": ""}
-    result = alm.transcribe(samples, language=language)
-    segments = [{"start": round(float(s.start), 3), "end": round(float(s.end), 3), "text": s.text.strip()}
-                for s in result.segments if s.text.strip()]
-    if not segments:
+    elif not segments:
         ctx.warn(f"{audio}: no speech recognised in the audio track")
     return {"segments": segments, "text": " ".join(s["text"] for s in segments)}
+
+
+def _detect_language(stretches, alm: ALM, seconds: float = 30.0) -> tuple[list, str | None]:
+    """Read stretches until `seconds` of sound are buffered; the language of that sound, and the buffer."""
+    first, total = [], 0
+    for item in stretches:
+        first.append(item)
+        total += len(item[1])
+        if total >= seconds * SAMPLE_RATE:
+            break
+    if not first:
+        return first, None
+    return first, alm.detect_language(np.concatenate([s for _, s in first])[: int(seconds * SAMPLE_RATE)])
 
 
 @node("sound_events", outputs={"events": list[Any]})

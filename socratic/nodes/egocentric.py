@@ -14,17 +14,11 @@ from typing import Any
 
 from ..context import Context
 from ..errors import SocraticError
+from ..media.keyframe import KeyFrame, clock
 from ..models.base import LM, VLM
 from ..node import node
 from ..types import Image, Prompt
 from .text import fill
-
-
-def clock(t: float) -> str:
-    """Seconds → `MM:SS` (or `H:MM:SS` from one hour on), rounded down."""
-    s = max(0, int(t))
-    h, m, s = s // 3600, s % 3600 // 60, s % 60
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
 def _labels(value: Any, first_synonym: bool = False) -> list[str]:
@@ -35,8 +29,14 @@ def _labels(value: Any, first_synonym: bool = False) -> list[str]:
     return [v for v in out if v]
 
 
+def when(entry: dict[str, Any]) -> str:
+    """`[00:12]`, or `[00:06–00:12]` for an entry standing for several frames."""
+    start, last = clock(entry["t"]), clock(entry.get("last", entry["t"]))
+    return f"[{start}]" if last == start else f"[{start}–{last}]"
+
+
 def format_line(entry: dict[str, Any]) -> str:
-    parts = [f"[{clock(entry['t'])}] place: {entry['place']}", f"objects: {', '.join(entry['objects'])}",
+    parts = [f"{when(entry)} place: {entry['place']}", f"objects: {', '.join(entry['objects'])}",
              f"activity: {entry['activity']}"]
     if entry.get("sounds"):
         parts.append(f"sounds: {', '.join(entry['sounds'])}")
@@ -91,9 +91,13 @@ def frame_sounds(timestamps: list[float], events: list[Any], first_synonym: bool
 
 @node("world_state_log", outputs={"log": list[Any], "lines": str})
 def world_state_log(timestamps: list[float], places: list[Any], objects: list[Any], activities: list[str],
-                    heard: list[str] | None = None, sounds: list[Any] | None = None, *, place_sep: str = " or ",
-                    first_synonym: bool = True) -> dict:
+                    heard: list[str] | None = None, sounds: list[Any] | None = None, ends: list[float] | None = None,
+                    coverage: dict | None = None, *, place_sep: str = " or ", first_synonym: bool = True) -> dict:
     """One entry per key frame: {t, place, objects, activity, heard} and its human-readable line.
+
+    With `ends` (the last frame time of each key frame, from `video_keyframes`), an entry standing for several
+    frames also has `last` and its line shows the range: `[00:06–00:12] place: …`. With `coverage` from a
+    capped run (`complete` false), the lines end with one saying where the log stops and why.
 
     With `sounds` (the events of `sound_events`), each entry also gets `sounds`: the top-1 labels of the
     sound windows overlapping the frame's interval (see `frame_sounds`), shown before `heard`.
@@ -102,16 +106,22 @@ def world_state_log(timestamps: list[float], places: list[Any], objects: list[An
     several places are joined with `place_sep`. With `first_synonym`, an object label that is a synonym list
     ("mug, coffee mug") is shown by its first name ("mug"), so that the log's comma-separated objects stay
     one name each."""
-    n = _check_lengths(timestamps=timestamps, places=places, objects=objects, activities=activities, heard=heard)
+    n = _check_lengths(timestamps=timestamps, places=places, objects=objects, activities=activities, heard=heard,
+                       ends=ends)
     log = []
     for i in range(n):
         log.append({"t": float(timestamps[i]), "place": place_sep.join(_labels(places[i])),
                     "objects": _labels(objects[i], first_synonym), "activity": str(activities[i]).strip(),
                     "heard": (heard[i] if heard else "").strip()})
+        if ends is not None and float(ends[i]) > float(timestamps[i]):
+            log[-1]["last"] = float(ends[i])
     if sounds is not None:
         for entry, names in zip(log, frame_sounds([e["t"] for e in log], sounds, first_synonym)):
             entry["sounds"] = names
-    return {"log": log, "lines": "\n".join(format_line(e) for e in log)}
+    lines = [format_line(e) for e in log]
+    if coverage and not coverage.get("complete", True):
+        lines.append(f"[{clock(coverage.get('logged_to', 0.0))}] (end of log: {coverage.get('note', 'cut short')})")
+    return {"log": log, "lines": "\n".join(lines)}
 
 
 @node("clean_phrases", outputs={"phrases": list[str]})
@@ -140,7 +150,7 @@ def parse_entities(text: str, limit: int = 8) -> list[str]:
 
 
 @node("video_search", outputs={"lines": str, "entities": list[str], "indices": list[int]})
-def video_search(question: str, frames: list[Image], log: list[Any], enabled: bool = True, *, lm: LM, vlm: VLM,
+def video_search(question: str, frames: list[Image | KeyFrame], log: list[Any], enabled: bool = True, *, lm: LM, vlm: VLM,
                  template: Prompt, clip_template: str = "Photo of a {}.", top_k: int = 3, window: int = 0,
                  max_new_tokens: int = 24, ctx: Context) -> dict:
     """Only the part of the log relevant to `question` ("video search", for long videos).

@@ -7,6 +7,7 @@ from typing import Any, Sequence
 import torch
 
 from ..errors import SocraticError
+from ..media.keyframe import KeyFrame
 from ..models.base import VLM
 from ..node import node
 from ..types import Image
@@ -65,7 +66,7 @@ def classify(vlm: VLM, images: Sequence[Any], labels: Sequence[str], template: s
 
 
 @node("clip_classify", outputs={"labels": list[str], "scores": list[float]}, batched=True)
-def clip_classify(image: Image, *, vlm: VLM, vocab: str | list[str], template: str = "{}", top_k: int = 1,
+def clip_classify(image: Image | KeyFrame, *, vlm: VLM, vocab: str | list[str], template: str = "{}", top_k: int = 1,
                   score: str = "softmax") -> dict[str, list]:
     """Zero-shot CLIP labels: the top_k of `vocab` (built-in name, file or list) filled into `template`.
     score: softmax (probability over the vocabulary, logit-scaled) or cosine."""
@@ -86,13 +87,13 @@ def count_people(vlm: VLM, images: Sequence[Any]) -> list[str]:
 
 
 @node("clip_people", outputs={"people": str}, batched=True)
-def clip_people(image: Image, *, vlm: VLM) -> list[str]:
+def clip_people(image: Image | KeyFrame, *, vlm: VLM) -> list[str]:
     """How many people, as the phrase after "There": "are no people", "is one person", "are two people", ..."""
     return count_people(vlm, image)
 
 
 @node("clip_rerank", outputs={"best": str, "ranked": list[str], "scores": list[float]}, batched=True)
-def clip_rerank(image: Image, texts: list[str], *, vlm: VLM) -> dict[str, list]:
+def clip_rerank(image: Image | KeyFrame, texts: list[str], *, vlm: VLM) -> dict[str, list]:
     """Texts sorted by cosine similarity to the image (raw texts: no template, no logit scale)."""
     if any(not t for t in texts):
         raise SocraticError("no texts to rerank", field="texts")
