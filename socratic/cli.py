@@ -55,6 +55,18 @@ def _parse_inputs(pairs: list[str]) -> dict[str, Any]:
     return values
 
 
+def _check_utf8(**args: Any) -> None:
+    """Arguments the OS could not decode as UTF-8: one line naming the option, not a UnicodeEncodeError later."""
+    for name, value in args.items():
+        for v in value if isinstance(value, list) else [value]:
+            text = str(v) if v is not None else ""
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                raise SocraticError(f"not valid UTF-8: {shown}", field=f"--{name.replace('_', '-')}") from None
+
+
 def _load(pipeline: Path):
     from .pipeline import Pipeline
 
@@ -75,26 +87,36 @@ def run(
     seed: int = typer.Option(0, help="Run seed (sampling is reproducible per seed)."),
     trace: Optional[Path] = typer.Option(None, help="Write the full trace as JSON."),
     transcript: bool = typer.Option(False, help="Print the Socratic transcript (the language that led to the answer)."),
-    dataset: Optional[Path] = typer.Option(None, help="JSONL / CSV / folder: one run per item."),
+    dataset: Optional[Path] = typer.Option(None, help="JSONL / JSON array / CSV / folder: one run per item."),
     dataset_input: Optional[str] = typer.Option(None, help="Input fed by each file of a folder dataset."),
     engine: str = typer.Option("local", help="Dataset engine: local or ray."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Items per pipeline run in dataset mode "
+                                             "(default: 8 when a node takes batches, else 1)."),
+    skip_failed: bool = typer.Option(False, "--skip-failed", help="Keep earlier error records instead of retrying."),
+    resume_anyway: bool = typer.Option(False, "--resume-anyway",
+                                       help="Add to an output written by another pipeline version or options."),
+    restart: bool = typer.Option(False, "--restart", help="Start an existing output over (its records are lost)."),
     address: Optional[str] = typer.Option(None, help="Ray cluster address (engine ray)."),
     workers: Optional[int] = typer.Option(None, help="Ray actors (engine ray; default: what the cluster fits)."),
-    ray_batch_size: int = typer.Option(1, help="Items per Ray call (engine ray)."),
+    ray_batch_size: Optional[int] = typer.Option(None, hidden=True, help="Old name of --batch-size."),
     progress: bool = typer.Option(True, help="Progress bars."),
 ):
     """Run a pipeline once, or over a dataset."""
+    _check_utf8(pipeline=pipeline, out=out, trace=trace, dataset=dataset, dataset_input=dataset_input,
+                input=input, address=address)
     p = _load(pipeline)
     opts = {"profile": profile, "random_vlm": random_vlm, "random_atm": random_atm, "cache": not no_cache,
             "seed": seed}
     if dataset is not None:
+        from .datasets import summary_line
+
         if out is None:
             raise SocraticError("dataset mode needs --out FILE.jsonl", field="--out")
-        extra = {"address": address, "workers": workers, "batch_size": ray_batch_size} if engine == "ray" else {}
+        extra = {"address": address, "workers": workers} if engine == "ray" else {}
         counts = p.run_dataset(dataset, out, engine=engine, input_name=dataset_input, progress=progress,
-                               **extra, **opts)
-        typer.echo(f"{counts['done']} done, {counts['skipped']} already finished, {counts['failed']} failed → {out}",
-                   err=True)
+                               batch_size=batch_size or ray_batch_size, skip_failed=skip_failed,
+                               resume_anyway=resume_anyway, restart=restart, **extra, **opts)
+        typer.echo(summary_line(counts, out), err=True)
         if counts["failed"]:
             raise typer.Exit(3)
         return

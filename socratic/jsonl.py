@@ -1,11 +1,10 @@
-"""JSON Lines: read with line-numbered errors, append durably, and find what a killed run already finished."""
+"""JSON Lines reading with line-numbered errors (UTF-8, a byte-order mark allowed)."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from .errors import SocraticError
 
@@ -25,45 +24,13 @@ def jsonl_records(lines: Iterable[str], file: str) -> Iterator[tuple[int, dict[s
 
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8") as f:
-        yield from jsonl_records(f, str(path))
+    from .datasets.rows import decode_utf8
+
+    yield from jsonl_records(decode_utf8(Path(path)).split("\n"), str(path))
 
 
-class JsonlWriter:
-    """Appends one record per line and makes it durable before the next item starts."""
+def finished_ids(out: Path, *, key: str = "id") -> set[str]:
+    """Read-only: ids whose latest record in a dataset output is not an error."""
+    from .datasets.output import latest_records
 
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.f = path.open("a", encoding="utf-8")
-
-    def write(self, record: dict[str, Any]) -> None:
-        self.f.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self.f.flush()
-        os.fsync(self.f.fileno())
-
-    def close(self) -> None:
-        self.f.close()
-
-
-def finished_ids(out: Path, *, key: str = "id", done: Callable[[dict[str, Any]], bool] = lambda rec: True
-                 ) -> set[str]:
-    """Values of `key` in records of `out` that count as `done`; a torn last line (a kill mid-write) is cut."""
-    if not out.exists():
-        return set()
-    ids: set[str] = set()
-    good_bytes = 0
-    with out.open("rb") as f:
-        for raw in f:
-            if not raw.endswith(b"\n"):
-                break
-            try:
-                rec = json.loads(raw)
-            except ValueError:
-                break
-            good_bytes += len(raw)
-            if isinstance(rec, dict) and done(rec):
-                ids.add(str(rec.get(key)))
-    if good_bytes != out.stat().st_size:
-        with out.open("r+b") as f:
-            f.truncate(good_bytes)
-    return ids
+    return {k for k, rec in latest_records(out, key).items() if "error" not in rec}

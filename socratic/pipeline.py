@@ -232,7 +232,7 @@ class Pipeline:
     def run_dataset(self, data: str | Path | Iterable[dict[str, Any]], out: str | Path, *, engine: str = "local",
                     **opts: Any):
         """Map the pipeline over a dataset; one JSONL line per item; resumes where a killed run stopped."""
-        from .dataset import run_dataset
+        from .datasets import run_dataset
 
         return run_dataset(self, data, out, engine=engine, **opts)
 

@@ -1,9 +1,10 @@
-"""Dataset mode on Ray: each actor holds the pipeline and its models; the driver streams records to the JSONL.
+"""Dataset mode on Ray: the dataset executor's Ray subclass. Each actor holds the pipeline and its models and
+runs whole batches (one batched pipeline run per call); the driver owns, locks and appends to the output.
 
-The driver keeps the only copy of the output file. Records are written as results arrive, so a killed driver
-loses at most the items in flight, and a re-run skips everything already written (as in local mode). A dead
-actor is replaced and its unfinished items resubmitted; an item that kills its worker `max_attempts` times,
-even when run alone, gets an error record instead of sinking the run.
+Records are written as batches finish, so a killed driver loses at most the batches in flight, and a re-run
+resumes as in local mode (same rows, output checks, lock and retries). A dead actor is replaced and its
+unfinished items resubmitted one by one; an item that kills its worker `max_attempts` times gets an error
+record instead of sinking the run.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from .dataset import JsonlWriter, item_record, run_item
+from .datasets.executor import DatasetExecutor, Emit
+from .datasets.job import PipelineJob, portable_spec, run_items
+from .datasets.rows import Row
 from .errors import SocraticError
-from .runner import RUN_OPTIONS, resolve_models
-from .types import Prompt
+from .runner import resolve_models
 
 # Resources one actor needs for a node type, beyond what its models imply: {"num_cpus": 2, "num_gpus": 0.5}.
 # Plugins declare theirs with `declare_resources`; an actor gets the maximum over its pipeline's nodes.
@@ -32,7 +34,8 @@ REMOTE_BACKENDS = {("lm", "openai")}
 # Environment the workers must share with the driver (cache locations, offline switches); never secrets.
 FORWARDED_ENV = ("SOCRATIC_CACHE", "SOCRATIC_NODE_CACHE", "HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE",
                  "TRANSFORMERS_OFFLINE", "XDG_CACHE_HOME")
-QUEUE_DEPTH = 2  # calls queued per actor, so it never idles between items
+QUEUE_DEPTH = 2  # calls queued per actor, so it never idles between batches
+RAY_OPTIONS = ("address", "workers", "resources", "max_attempts")
 
 
 def declare_resources(node_type: str, **resources: float) -> None:
@@ -53,17 +56,6 @@ def _import_ray():
 
 
 # -- what travels to the workers ------------------------------------------------------------------------
-
-
-def portable_spec(pipeline, plan) -> dict[str, Any]:
-    """The pipeline as a dict, with prompt files inlined so workers need not see the driver's files."""
-    spec = pipeline.to_dict()
-    for name, node in spec["nodes"].items():
-        nt = plan.types[name]
-        for key in node.get("params", {}):
-            if nt.params[key].type is Prompt:
-                node["params"][key] = plan.params[name][key]
-    return spec
 
 
 def _module_root(module_name: str) -> str | None:
@@ -196,7 +188,7 @@ class PipelineWorker:
             for family, name, fn in backends:
                 _BACKENDS.setdefault((family, name), fn)
             self.pipeline = Pipeline.from_dict(spec, source=source)
-            self.pipeline.validate()
+            self.plan = self.pipeline.validate()
             self.opts = run_opts
         except BaseException as exc:  # reported by the first call, as the driver's error
             self.error = exc
@@ -208,9 +200,10 @@ class PipelineWorker:
         return os.getpid()
 
     def run(self, items: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """One batch: (id, inputs) pairs → records, in one batched pipeline run."""
         if self.error is not None:
             raise self.error
-        return [run_item(self.pipeline, item_id, row, **self.opts) for item_id, row in items]
+        return run_items(self.pipeline, items, plan=self.plan, **self.opts)
 
 
 # -- the driver ------------------------------------------------------------------------------------------
@@ -347,38 +340,45 @@ class _Scheduler:
                 pass
 
 
-def run_dataset_ray(pipeline, todo: list[tuple[str, dict[str, Any]]], out: str | Path, *, skipped: int = 0,
-                    progress: bool = False, address: str | None = None, workers: int | None = None,
-                    batch_size: int = 1, resources: dict[str, Any] | None = None, max_attempts: int = 3,
-                    **run_opts: Any) -> dict[str, int]:
-    """Run `todo` ((item id, row) pairs not yet in `out`) on Ray actors; append one record per item to `out`.
+class RayExecutor(DatasetExecutor):
+    """Batches on Ray actors. address: a Ray cluster (`auto`, `ray://host:10001`, `host:6379`); none starts a
+    local one for this run. workers: actors (default: as many as the cluster fits). resources: one actor's Ray
+    resources (num_cpus, num_gpus, memory, resources, accelerator_type)."""
 
-    address: a Ray cluster (`auto`, `ray://host:10001`, `host:6379`); none starts a local one for this run.
-    workers: actors (default: as many as the cluster fits). batch_size: items per actor call.
-    resources: one actor's Ray resources (num_cpus, num_gpus, memory, resources, accelerator_type).
-    """
-    unknown = set(run_opts) - set(RUN_OPTIONS)
-    if unknown:
-        raise SocraticError(f"unknown option(s) {', '.join(sorted(unknown))}", field="engine")
-    if batch_size < 1 or (workers is not None and workers < 1) or max_attempts < 1:
-        raise SocraticError("workers, batch_size and max_attempts must be at least 1", field="engine")
-    run_opts.pop("progress", None)  # per-node bars would interleave across workers
-    plan = pipeline.validate()
+    def __init__(self, job, *, address: str | None = None, workers: int | None = None,
+                 resources: dict[str, Any] | None = None, max_attempts: int = 3, **options: Any):
+        super().__init__(job, **options)
+        if (workers is not None and workers < 1) or max_attempts < 1:
+            raise SocraticError("workers and max_attempts must be at least 1", field="engine")
+        if not isinstance(job, PipelineJob):
+            raise SocraticError("the Ray engine runs plain pipelines", field="engine")
+        self.address, self.workers, self.resources, self.max_attempts = address, workers, resources, max_attempts
+
+    def execute(self, batches: list[list[Row]], emit: Emit) -> None:
+        bad = [b for b in batches if b[0].error is not None]
+        for b in bad:
+            emit(self.records_for(b))
+        todo = [[(r.id, r.inputs) for r in b] for b in batches if b[0].error is None]
+        if todo:
+            _run_on_ray(self.job, todo, emit, address=self.address, workers=self.workers,
+                        resources=self.resources, max_attempts=self.max_attempts)
+
+
+def _run_on_ray(job, batches: list[list[tuple[str, dict[str, Any]]]], emit: Emit, *, address: str | None,
+                workers: int | None, resources: dict[str, Any] | None, max_attempts: int) -> None:
+    pipeline, plan = job.pipeline, job.plan
+    run_opts = {k: v for k, v in job.run_opts.items() if k != "progress"}  # per-node bars would interleave
     specs = resolve_models(plan, profile=run_opts.get("profile"), random_vlm=run_opts.get("random_vlm", False),
                            random_atm=run_opts.get("random_atm", False), overrides=run_opts.get("models"))
-    counts = {"done": 0, "skipped": skipped, "failed": 0}
-    if not todo:
-        return counts
     if run_opts.get("cache_dir") is not None:
         run_opts["cache_dir"] = str(Path(run_opts["cache_dir"]).resolve())
     ray = _import_ray()
     started = _connect(ray, address)
-    sched = writer = bar = None
+    sched = None
     try:
         cluster = ray.cluster_resources()
         res = actor_resources(plan, specs, cluster, resources)
         _check_fits(res, cluster)
-        batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
         n_actors = min(workers or default_workers(res, cluster), len(batches))
         env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
         modules, node_types, backends = worker_code(plan, specs)
@@ -387,20 +387,7 @@ def run_dataset_ray(pipeline, todo: list[tuple[str, dict[str, Any]]], out: str |
         actor_cls = ray.remote(PipelineWorker).options(max_restarts=0, **res)
         args = (portable_spec(pipeline, plan), pipeline.source, modules, node_types, backends, run_opts,
                 os.getcwd())
-
         sched = _Scheduler(ray, lambda: actor_cls.remote(*args), n_actors, batches, max_attempts)
-        writer = JsonlWriter(Path(out))
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(todo), desc=f"items (ray, {n_actors} workers)", unit="item")
-
-        def write(record: dict[str, Any]) -> None:
-            writer.write(record)
-            counts["failed" if "error" in record else "done"] += 1
-            if bar is not None:
-                bar.update(1)
-
         while sched.running():
             ready, _ = ray.wait(sched.refs(), num_returns=1)
             ref = ready[0]
@@ -410,25 +397,18 @@ def run_dataset_ray(pipeline, todo: list[tuple[str, dict[str, Any]]], out: str |
                     sched.probe_done(ref, alive=True)
                 else:
                     actor, items = sched.done(ref)
-                    for record in ray.get(ref):
-                        write(record)
+                    emit(ray.get(ref))
             except ray.exceptions.RayActorError:
                 if ref in sched.probes:
                     sched.probe_done(ref, alive=False)
                 else:
-                    for item_id, error in sched.worker_died(actor, items):
-                        write(item_record(item_id, error=error))
+                    emit([{"id": item_id, "error": error} for item_id, error in sched.worker_died(actor, items)])
             except ray.exceptions.RayTaskError as exc:  # fatal on the worker (e.g. ModelNotFound): as locally
                 cause = getattr(exc, "cause", None)
                 raise (cause if isinstance(cause, BaseException) else exc) from None
             sched.fill()
     finally:
-        if bar is not None:
-            bar.close()
-        if writer is not None:
-            writer.close()
         if sched is not None:
             sched.close()
         if started:
             ray.shutdown()
-    return counts

@@ -1,15 +1,16 @@
-"""Execute a validated plan: nodes in topological order, independent branches concurrently."""
+"""Execute a validated plan over a batch of items: nodes in topological order, independent branches concurrently,
+each node called once for the whole batch when it is batched (per item otherwise)."""
 
 from __future__ import annotations
 
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 from .cache import NodeCache, node_key
 from .context import Context
-from .errors import SocraticError
+from .errors import ModelNotFound, SocraticError
 from .models.loader import ModelSpec, load_model
 from .node import NodeType, normalise_outputs
 from .pipeline import Pipeline, parse_ref, split_index
@@ -34,6 +35,10 @@ class RunResult:
         if trace:
             d["trace"] = self.trace.to_dict()
         return d
+
+
+class BatchCallFailed(Exception):
+    """A node call shared by several items failed: the caller retries each item alone."""
 
 
 def resolve_models(plan: Plan, *, profile: str | None = None, random_vlm: bool = False, random_atm: bool = False,
@@ -82,19 +87,25 @@ def _bind_inputs(plan: Plan, given: dict[str, Any]) -> dict[str, Any]:
 
 
 class _Run:
-    def __init__(self, plan: Plan, specs: dict[str, ModelSpec], *, cache: bool, cache_dir: Any, seed: int,
+    """One batch: per-item values, records and errors. An item that fails drops out of later nodes."""
+
+    def __init__(self, plan: Plan, specs: dict[str, ModelSpec], n: int, *, cache: bool, cache_dir: Any, seed: int,
                  progress: bool):
         self.plan, self.specs, self.seed, self.progress = plan, specs, seed, progress
         self.cache = NodeCache(cache_dir) if cache else None
-        self.values: dict[str, dict[str, Any]] = {}
-        self.records: dict[str, NodeRecord] = {}
+        self.values: list[dict[str, dict[str, Any]]] = [{} for _ in range(n)]
+        self.records: list[dict[str, NodeRecord]] = [{} for _ in range(n)]
+        self.errors: dict[int, SocraticError] = {}
 
-    def ref_value(self, ref: str) -> Any:
+    def live(self) -> list[int]:
+        return [i for i in range(len(self.values)) if i not in self.errors]
+
+    def ref_value(self, i: int, ref: str) -> Any:
         head, tail = parse_ref(ref)
         if head == "inputs":
-            value = self.values["inputs"][tail]
+            value = self.values[i]["inputs"][tail]
         else:
-            outs = self.values[head]
+            outs = self.values[i][head]
             value = outs[tail] if tail else next(iter(outs.values()))
         index = split_index(ref)[1]
         if index is None:
@@ -103,72 +114,155 @@ class _Run:
             raise SocraticError(f"'{ref}': index {index} out of range ({len(value)} items)")
         return value[index]
 
+    def _models(self, name: str, nt: NodeType, specs: dict[str, ModelSpec], params: dict[str, Any],
+                model_ids: dict[str, str], warns: list[str]) -> None:
+        for k, spec in specs.items():  # models load only when the node really runs
+            try:
+                model = load_model(spec)
+            except SocraticError as exc:
+                p = self.plan.pipeline
+                raise exc.locate(file=p.source, line=p.lines.get(f"models.{spec.name}")) from None
+            params[k], model_ids[k] = model, model.model_id
+            warns.extend(w for w in model.warnings if w not in warns)
+
     def run_node(self, name: str) -> None:
         ns = self.plan.pipeline.nodes[name]
         nt = self.plan.types[name]
-        ctx = Context(node=name, seed=self.seed, progress_enabled=self.progress)
-        inputs = {port: self.ref_value(ref) for port, ref in ns.inputs.items()}
+        inputs: dict[int, dict[str, Any]] = {}
+        for i in self.live():
+            try:
+                inputs[i] = {port: self.ref_value(i, ref) for port, ref in ns.inputs.items()}
+            except SocraticError as exc:
+                self.errors[i] = exc.locate(node=name)
+        if not inputs:
+            return
         params = dict(self.plan.params[name])
         specs = {key: self.specs[params[key]] for key in nt.model_params}
         model_ids = {key: spec.options.get("id") or spec.options.get("name") or spec.options.get("packaged")
                      or spec.options.get("model") or spec.name for key, spec in specs.items()}
+        seed = Context(node=name, seed=self.seed).node_seed()
+        outputs: dict[int, dict[str, Any]] = {}
+        warns: dict[int, list[str]] = {}
+        seconds: dict[int, float] = {}
+        keys: dict[int, str] = {}
         started = time.perf_counter()
-        hit, outputs, key = False, None, None
         if self.cache is not None and nt.cacheable and ns.cache:
             plain = {k: v for k, v in params.items() if k not in specs}
-            key = node_key(nt.name, f"{nt.version}:{nt.code}", plain, {k: s.key for k, s in specs.items()}, inputs,
-                           ctx.node_seed())
-            hit, cached = self.cache.get(key)
-            if hit:
-                outputs, warns = cached
-                for w in warns:
-                    ctx.warn(w)
-        if not hit:
-            for k, spec in specs.items():  # models load only when the node really runs
-                try:
-                    model = load_model(spec)
-                except SocraticError as exc:
-                    p = self.plan.pipeline
-                    raise exc.locate(file=p.source, line=p.lines.get(f"models.{spec.name}")) from None
-                params[k], model_ids[k] = model, model.model_id
-                for w in model.warnings:
-                    ctx.warn(w)
-            try:
-                outputs = call_node(nt, ns.name, inputs, params, ns.map, ctx)
-            except SocraticError as exc:
-                raise exc.locate(node=name)
-            except Exception as exc:  # a node's own failure, named
-                raise SocraticError(f"{nt.name} failed: {type(exc).__name__}: {exc}", node=name) from exc
-            if key is not None:
-                self.cache.put(key, (outputs, list(ctx.warnings)))
-        self.values[name] = outputs
-        self.records[name] = NodeRecord(
-            node=name, type=nt.name, inputs=summarise(inputs), outputs=summarise(outputs),
-            params=summarise({k: v for k, v in self.plan.params[name].items()}), models=model_ids,
-            seconds=round(time.perf_counter() - started, 4), cached=hit,
-            items=len(inputs[ns.map[0]]) if ns.map else None, warnings=list(ctx.warnings))
+            models = {k: s.key for k, s in specs.items()}
+            for i, ins in inputs.items():
+                keys[i] = node_key(nt.name, f"{nt.version}:{nt.code}", plain, models, ins, seed)
+                hit, cached = self.cache.get(keys[i])
+                if hit:
+                    outputs[i], warns[i] = cached[0], list(cached[1])
+                    seconds[i] = time.perf_counter() - started
+        hits = set(outputs)
+        todo = [i for i in inputs if i not in outputs]
+        if todo:
+            load_warns: list[str] = []
+            self._models(name, nt, specs, params, model_ids, load_warns)
+            if nt.batched:
+                self._call_batched(nt, ns.name, todo, inputs, params, ns.map, load_warns, outputs, warns, seconds)
+            else:
+                for i in todo:
+                    t0 = time.perf_counter()
+                    ctx = Context(node=name, seed=self.seed, progress_enabled=self.progress)
+                    for w in load_warns:
+                        ctx.warn(w)
+                    try:
+                        outputs[i] = _call(nt, name, inputs[i], params, ns.map, ctx)
+                    except SocraticError as exc:
+                        self.errors[i] = exc
+                        continue
+                    warns[i], seconds[i] = list(ctx.warnings), time.perf_counter() - t0
+            for i in todo:
+                if i in keys and i in outputs:
+                    self.cache.put(keys[i], (outputs[i], warns[i]))
+        for i in inputs:
+            if i not in outputs:
+                continue
+            self.values[i][name] = outputs[i]
+            self.records[i][name] = NodeRecord(
+                node=name, type=nt.name, inputs=summarise(inputs[i]), outputs=summarise(outputs[i]),
+                params=summarise(dict(self.plan.params[name])), models=model_ids,
+                seconds=round(seconds[i], 4), cached=i in hits,
+                items=len(inputs[i][ns.map[0]]) if ns.map else None, warnings=warns[i])
+
+    def _call_batched(self, nt: NodeType, name: str, todo: list[int], inputs: dict[int, dict[str, Any]],
+                      params: dict[str, Any], mapped: list[str], load_warns: list[str], outputs: dict, warns: dict,
+                      seconds: dict) -> None:
+        """One call for every item of the batch (mapped lists concatenated); split back per item."""
+        t0 = time.perf_counter()
+        ctx = Context(node=name, seed=self.seed, progress_enabled=self.progress)
+        for w in load_warns:
+            ctx.warn(w)
+        sizes: dict[int, int] = {}
+        for i in todo:
+            if mapped:
+                lengths = {len(inputs[i][m]) for m in mapped}
+                if len(lengths) > 1:
+                    self.errors[i] = SocraticError(f"mapped inputs have different lengths {sorted(lengths)}",
+                                                   node=name)
+                    continue
+                sizes[i] = lengths.pop()
+            else:
+                sizes[i] = 1
+        ok = list(sizes)
+        if not ok:
+            return
+        batch = {port: [x for i in ok for x in (inputs[i][port] if port in mapped else [inputs[i][port]] * sizes[i])]
+                 for port in inputs[ok[0]]}
+        total = sum(sizes.values())
+        extra = {"ctx": ctx} if nt.takes_ctx else {}
+        try:
+            out = (normalise_outputs(nt, nt.fn(**batch, **params, **extra), name) if total
+                   else {k: [] for k in nt.outputs})
+            for k, v in out.items():
+                if len(v) != total:
+                    raise SocraticError(f"batched output '{k}' has {len(v)} items for {total} inputs", node=name)
+        except Exception as exc:
+            err = _named(exc, nt, name)
+            if isinstance(err, ModelNotFound):
+                raise err from None
+            if len(ok) > 1:
+                raise BatchCallFailed(err) from exc
+            self.errors[ok[0]] = err
+            return
+        share = (time.perf_counter() - t0) / len(ok)
+        start = 0
+        for i in ok:
+            n = sizes[i]
+            part = {k: v[start:start + n] for k, v in out.items()}
+            outputs[i] = part if mapped else {k: v[0] for k, v in part.items()}
+            warns[i], seconds[i] = list(ctx.warnings), share
+            start += n
+
+
+def _named(exc: BaseException, nt: NodeType, name: str) -> SocraticError:
+    if isinstance(exc, SocraticError):
+        return exc.locate(node=name)
+    return SocraticError(f"{nt.name} failed: {type(exc).__name__}: {exc}", node=name)
+
+
+def _call(nt: NodeType, name: str, inputs: dict[str, Any], params: dict[str, Any], mapped: list[str],
+          ctx: Context) -> dict[str, Any]:
+    try:
+        return call_node(nt, name, inputs, params, mapped, ctx)
+    except ModelNotFound:
+        raise
+    except Exception as exc:  # a node's own failure, named
+        raise _named(exc, nt, name) from exc
 
 
 def call_node(nt: NodeType, name: str, inputs: dict[str, Any], params: dict[str, Any], mapped: list[str],
               ctx: Context) -> dict[str, Any]:
-    """Call a node once, per mapped item, or once on the whole mapped list when it is batched."""
+    """Call a plain node once, or once per mapped item."""
     extra = {"ctx": ctx} if nt.takes_ctx else {}
     if not mapped:
-        if not nt.batched:
-            return normalise_outputs(nt, nt.fn(**inputs, **params, **extra), name)
-        out = normalise_outputs(nt, nt.fn(**{k: [v] for k, v in inputs.items()}, **params, **extra), name)
-        return {k: v[0] for k, v in out.items()}
+        return normalise_outputs(nt, nt.fn(**inputs, **params, **extra), name)
     lengths = {len(inputs[m]) for m in mapped}
     if len(lengths) > 1:
         raise SocraticError(f"mapped inputs have different lengths {sorted(lengths)}", node=name)
     n = lengths.pop()
-    if nt.batched:
-        batch = {k: (v if k in mapped else [v] * n) for k, v in inputs.items()}
-        out = normalise_outputs(nt, nt.fn(**batch, **params, **extra), name) if n else {k: [] for k in nt.outputs}
-        for k, v in out.items():
-            if len(v) != n:
-                raise SocraticError(f"batched output '{k}' has {len(v)} items for {n} inputs", node=name)
-        return out
     results: dict[str, list[Any]] = {k: [] for k in nt.outputs}
     for i in ctx.progress(range(n), desc=name, total=n):
         item = {k: (v[i] if k in mapped else v) for k, v in inputs.items()}
@@ -178,15 +272,9 @@ def call_node(nt: NodeType, name: str, inputs: dict[str, Any], params: dict[str,
     return results
 
 
-def run_pipeline(pipeline: Pipeline, inputs: dict[str, Any], *, profile: str | None = None,
-                 random_vlm: bool = False, random_atm: bool = False, cache: bool = True, cache_dir: Any = None,
-                 seed: int = 0,
-                 progress: bool = False, max_workers: int = 4,
-                 models: dict[str, dict[str, Any]] | None = None) -> RunResult:
-    plan = pipeline.validate()
-    specs = resolve_models(plan, profile=profile, random_vlm=random_vlm, random_atm=random_atm, overrides=models)
-    run = _Run(plan, specs, cache=cache, cache_dir=cache_dir, seed=seed, progress=progress)
-    run.values["inputs"] = _bind_inputs(plan, inputs)
+def _schedule(plan: Plan, run: _Run, max_workers: int) -> None:
+    """Nodes in dependency order; independent branches on threads."""
+    pipeline = plan.pipeline
     deps = {n: {parse_ref(r)[0] for r in pipeline.nodes[n].inputs.values()} - {"inputs"} for n in plan.order}
     done: set[str] = set()
     pending = list(plan.order)
@@ -211,11 +299,54 @@ def run_pipeline(pipeline: Pipeline, inputs: dict[str, Any], *, profile: str | N
                         other.cancel()
                     raise exc
                 done.add(n)
+
+
+def _result(plan: Plan, run: _Run, i: int) -> RunResult | SocraticError:
+    if i in run.errors:
+        return run.errors[i]
+    pipeline = plan.pipeline
     trace = Trace(pipeline.name or pipeline.source or "<pipeline>",
-                  [run.records[n] for n in plan.order if n in run.records])
+                  [run.records[i][n] for n in plan.order if n in run.records[i]])
     for r in trace.records:
         for w in r.warnings:
             if w not in trace.warnings:
                 trace.warnings.append(w)
-    outputs = {name: run.ref_value(ref) for name, ref in pipeline.outputs.items()}
+    try:
+        outputs = {name: run.ref_value(i, ref) for name, ref in pipeline.outputs.items()}
+    except SocraticError as exc:
+        return exc
     return RunResult(outputs, trace, list(trace.warnings))
+
+
+def run_batch(pipeline: Pipeline, items: Sequence[dict[str, Any]], *, profile: str | None = None,
+              random_vlm: bool = False, random_atm: bool = False, cache: bool = True, cache_dir: Any = None,
+              seed: int = 0, progress: bool = False, max_workers: int = 4,
+              models: dict[str, dict[str, Any]] | None = None, plan: Plan | None = None
+              ) -> list[RunResult | SocraticError]:
+    """Run the pipeline once over several items' inputs: batched nodes get every item in one call.
+    Each item gets its own result or error; a failing shared call is retried item by item.
+    Missing weights (ModelNotFound) stop the whole batch."""
+    plan = plan or pipeline.validate()
+    specs = resolve_models(plan, profile=profile, random_vlm=random_vlm, random_atm=random_atm, overrides=models)
+    run = _Run(plan, specs, len(items), cache=cache, cache_dir=cache_dir, seed=seed, progress=progress)
+    for i, given in enumerate(items):
+        try:
+            run.values[i]["inputs"] = _bind_inputs(plan, given)
+        except SocraticError as exc:
+            run.errors[i] = exc
+    try:
+        _schedule(plan, run, max_workers)
+    except BatchCallFailed:
+        opts = dict(profile=profile, random_vlm=random_vlm, random_atm=random_atm, cache=cache, cache_dir=cache_dir,
+                    seed=seed, progress=progress, max_workers=max_workers, models=models, plan=plan)
+        return [run.errors[i] if i in run.errors else run_batch(pipeline, [given], **opts)[0]
+                for i, given in enumerate(items)]
+    return [_result(plan, run, i) for i in range(len(items))]
+
+
+def run_pipeline(pipeline: Pipeline, inputs: dict[str, Any], **opts: Any) -> RunResult:
+    """One item: its result, or its error raised."""
+    (result,) = run_batch(pipeline, [inputs], **opts)
+    if isinstance(result, SocraticError):
+        raise result
+    return result

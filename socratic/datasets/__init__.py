@@ -1,0 +1,41 @@
+"""Dataset runs: rows (rows.py, checks.py), an owned output (output.py), what runs per item (job.py), and the
+executor (executor.py) that local mode and Ray (socratic/ray_engine.py) share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..errors import SocraticError
+from .executor import DatasetExecutor, LocalExecutor, summary_line  # noqa: F401
+from .job import PipelineJob
+from .output import latest_records  # noqa: F401
+
+EXECUTOR_OPTIONS = ("batch_size", "skip_failed", "resume_anyway", "restart")
+
+
+def run_dataset(pipeline, data: str | Path | Iterable[dict[str, Any]], out: str | Path | None, *,
+                engine: str = "local", input_name: str | None = None, progress: bool = False, **opts: Any
+                ) -> dict[str, int]:
+    """Run every item not finished in `out`; returns counts of done, skipped, failed and retried items.
+    Options: batch_size, skip_failed, resume_anyway, restart; Ray: address, workers, resources, max_attempts;
+    the rest are run options (profile, seed, cache, ...)."""
+    from ..runner import RUN_OPTIONS
+
+    ex_opts = {k: opts.pop(k) for k in EXECUTOR_OPTIONS if k in opts}
+    if engine == "ray":
+        from ..ray_engine import RayExecutor, RAY_OPTIONS
+
+        ray_opts = {k: opts.pop(k) for k in RAY_OPTIONS if k in opts}
+    elif engine != "local":
+        raise SocraticError(f"unknown engine '{engine}' (local or ray)", field="engine")
+    unknown = set(opts) - set(RUN_OPTIONS)
+    if unknown:
+        raise SocraticError(f"unknown option(s) {', '.join(sorted(unknown))}", field="engine")
+    opts.pop("progress", None)
+    job = PipelineJob(pipeline, opts, input_name=input_name)
+    if engine == "ray":
+        executor: DatasetExecutor = RayExecutor(job, progress=progress, **ex_opts, **ray_opts)
+    else:
+        executor = LocalExecutor(job, progress=progress, **ex_opts)
+    return executor.run(data, out)
