@@ -107,7 +107,8 @@ def _folder(path: Path, input_name: str) -> list[Row]:
     return [Row(_safe(str(f.relative_to(path))), {input_name: str(f)}, _safe(str(f))) for f in files]
 
 
-def read_rows(data: str | Path | Iterable[Any], *, id_key: str = "id", folder_input: str | None = None) -> list[Row]:
+def read_rows(data: str | Path | Iterable[Any], *, id_key: str = "id", folder_input: str | None = None,
+              unique: bool = True) -> list[Row]:
     """Every row with its id. Ids that repeat (an explicit id equal to another row's line number included) are
     one error listing them, raised before any work."""
     if not isinstance(data, (str, Path)):
@@ -130,11 +131,12 @@ def read_rows(data: str | Path | Iterable[Any], *, id_key: str = "id", folder_in
         else:
             raise SocraticError("a dataset is a .jsonl, .json (an array) or .csv file, or a folder",
                                 file=_safe(str(path)))
-    _check_unique(rows, data)
+    if unique:
+        check_unique(rows, data)
     return rows
 
 
-def _check_unique(rows: list[Row], data: Any) -> None:
+def check_unique(rows: list[Row], data: Any) -> None:
     seen: dict[str, list[Row]] = {}
     for r in rows:
         seen.setdefault(r.id, []).append(r)

@@ -6,9 +6,10 @@
     pica.answer_many("val.jsonl", out="pred.jsonl")                       # resumable; batched LM calls
 
 A given caption (argument or dataset column) rewires the `caption` input of every pica_prompts node to a
-pipeline input and drops the nodes only the captioner needed. answer_many() runs `batch_size` questions per
-engine run (every node mapped over the batch: one CLIP selection product and one LM call for all their
-prompts) and appends one JSONL line per question (flush + fsync), skipping question_ids already answered.
+pipeline input and drops the nodes only the captioner needed. answer_many() is the dataset executor
+(socratic/datasets/) with a PICa job: `batch_size` questions per pipeline run (one CLIP selection product and
+one LM call for all their prompts), one owned JSONL line per question, answered question_ids skipped and
+failed ones retried.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Hashable, Iterable, Sequence
 
+from ..datasets.executor import LocalExecutor
+from ..datasets.job import pipeline_digest, result_options
+from ..datasets.output import latest_records
+from ..datasets.rows import Row, check_unique, read_rows
 from ..errors import ModelNotFound, SocraticError
-from ..jsonl import JsonlWriter, finished_ids, iter_jsonl
 from ..pipeline import Pipeline, parse_ref
 
 PROMPT_NODE, SELECT_NODE = "pica_prompts", "pica_select"
@@ -64,7 +68,7 @@ class PICa:
     def run(self, image: Any, question: str, *, caption: str | None = None,
             tags: list[str] | None = None) -> dict[str, Any]:
         """Every output of the pipeline (answer, caption/context, candidates, ...) for one question."""
-        p = self._variant(caption is not None, tags is not None, batch=False)
+        p = self._variant(caption is not None, tags is not None)
         inputs = {"image": image, "question": question}
         if caption is not None:
             inputs["caption"] = caption
@@ -80,94 +84,24 @@ class PICa:
     # ---------------------------------------------------------------- datasets
 
     def answer_many(self, data: str | Path | Iterable[dict[str, Any]], out: str | Path | None = None, *,
-                    batch_size: int = 8, progress: bool = False) -> list[dict[str, Any]]:
-        """Answer every row ({question_id, question, image, caption?, tags?}) of a JSONL file or an iterable.
-
-        Returns this call's records: {question_id, answer, ...outputs} or {question_id, error} (one line).
-        With `out`, each record is appended durably and rows already answered there are skipped."""
-        if batch_size < 1:
-            raise SocraticError(f"batch_size must be >= 1, got {batch_size}", field="batch_size")
-        done = answered_ids(Path(out)) if out else set()
-        rows = [r for r in _read_rows(data) if str(r["question_id"]) not in done]
-        writer = JsonlWriter(Path(out)) if out else None
-        records: list[dict[str, Any]] = []
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(rows), desc="questions", unit="q")
-        try:
-            for batch in _batches(rows, batch_size):
-                for rec in self._answer_batch(batch):
-                    records.append(rec)
-                    if writer:
-                        writer.write(rec)
-                if bar:
-                    bar.update(len(batch))
-        finally:
-            if writer:
-                writer.close()
-            if bar:
-                bar.close()
-        return records
-
-    def _answer_batch(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        ok, out = [], {}
-        for r in rows:
-            err = _row_problem(r)
-            if err:
-                out[id(r)] = {"question_id": r["question_id"], "error": err}
-            else:
-                ok.append(r)
-        if ok:
-            try:
-                for r, rec in zip(ok, self._run_rows(ok)):
-                    out[id(r)] = rec
-            except ModelNotFound:
-                raise
-            except SocraticError:
-                # one bad item (or a failing API) must not sink the others: retry them one at a time
-                for r in ok:
-                    try:
-                        out[id(r)] = self._run_rows([r])[0]
-                    except ModelNotFound:
-                        raise
-                    except SocraticError as exc:
-                        out[id(r)] = {"question_id": r["question_id"], "error": exc.format()}
-        return [out[id(r)] for r in rows]
-
-    def _run_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        has_cap, has_tags = "caption" in rows[0], "tags" in rows[0]
-        p = self._variant(has_cap, has_tags, batch=True)
-        inputs: dict[str, list] = {"image": [r["image"] for r in rows], "question": [r["question"] for r in rows]}
-        if has_cap:
-            inputs["caption"] = [r["caption"] for r in rows]
-        if has_tags:
-            inputs["tags"] = [list(r["tags"] or []) for r in rows]
-        for name, spec in p.inputs.items():  # defaults of other inputs, one per row
-            if name not in inputs:
-                inputs[name] = [copy.deepcopy(spec.default) for _ in rows]
-        inputs = {k: v for k, v in inputs.items() if k in p.inputs}
-        res = p.run(inputs, **self.run_options)
-        recs = []
-        for k, r in enumerate(rows):
-            rec = {"question_id": r["question_id"], "question": r["question"]}
-            rec.update({name: _jsonable(v[k]) for name, v in res.outputs.items()})
-            if res.warnings:
-                rec["warnings"] = list(res.warnings)
-            recs.append(rec)
-        return recs
+                    batch_size: int = 8, progress: bool = False, skip_failed: bool = False,
+                    resume_anyway: bool = False, restart: bool = False) -> list[dict[str, Any]]:
+        """Answer every row ({question_id, question, image, caption?, tags?}) of a JSONL / JSON / CSV file or an
+        iterable. Returns this call's records: {question_id, answer, ...outputs} or {question_id, error}.
+        With `out` (an owned output, as in dataset mode), answered questions are skipped and failed ones retried."""
+        ex = LocalExecutor(_PICaJob(self), batch_size=batch_size, progress=progress, skip_failed=skip_failed,
+                           resume_anyway=resume_anyway, restart=restart)
+        ex.run(data, out)
+        return ex.records
 
     # ---------------------------------------------------------------- pipeline variants
 
-    def _variant(self, caption_given: bool, tags_given: bool, *, batch: bool) -> Pipeline:
-        key = (caption_given, tags_given, batch)
+    def _variant(self, caption_given: bool, tags_given: bool, *, batch: bool = False) -> Pipeline:
+        key = (caption_given, tags_given)
         if key not in self._variants:
             p = copy.deepcopy(self.pipeline)
             if caption_given or tags_given:
                 p = _with_inputs(p, caption_given, tags_given)
-            if batch:
-                p = _mapped(p)
             p.validate()
             self._variants[key] = p
         return self._variants[key]
@@ -221,16 +155,6 @@ def _ancestors(g, node: str) -> set[str]:
     return nx.ancestors(g, node)
 
 
-def _mapped(p: Pipeline) -> Pipeline:
-    """The same pipeline over lists: every input becomes list[T], every node maps over all its inputs."""
-    for spec in p.inputs.values():
-        spec.type = f"list[{spec.type}]"
-        spec.required, spec.default = True, None
-    for ns in p.nodes.values():
-        ns.map = list(ns.inputs)
-    return p
-
-
 def _resolve_beside(value: Any, base: Path) -> Any:
     """A relative memory path: the working dir first, then beside the YAML."""
     if not isinstance(value, str) or Path(value).is_absolute() or Path(value).exists():
@@ -240,30 +164,6 @@ def _resolve_beside(value: Any, base: Path) -> Any:
 
 
 # -------------------------------------------------------------------- rows and records
-
-def _read_rows(data: str | Path | Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    base = None
-    if isinstance(data, (str, Path)):
-        path = Path(data)
-        if not path.is_file():
-            raise SocraticError("dataset not found", file=str(path))
-        base = path.parent
-        items = list(iter_jsonl(path))
-    else:
-        items = list(enumerate(data))
-    seen = set()
-    for k, rec in items:
-        row = dict(rec)
-        qid = row.get("question_id", row.get("id", k))
-        row["question_id"] = qid
-        if str(qid) in seen:
-            raise SocraticError(f"question_id {qid} appears twice in the dataset", field="question_id")
-        seen.add(str(qid))
-        img = row.get("image")
-        if base is not None and isinstance(img, str) and not Path(img).is_absolute():
-            row["image"] = str(base / img)
-        yield row
-
 
 def _row_problem(row: dict[str, Any]) -> str | None:
     """A one-line reason when a row cannot be answered at all."""
@@ -280,22 +180,88 @@ def _row_problem(row: dict[str, Any]) -> str | None:
     return None
 
 
-def _batches(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    """Consecutive rows of the same shape (caption column or not, tags or not), at most `size` each."""
-    batch: list[dict[str, Any]] = []
-    for r in rows:
-        if batch and (len(batch) == size or ("caption" in r, "tags" in r) != ("caption" in batch[0],
-                                                                              "tags" in batch[0])):
-            yield batch
-            batch = []
-        batch.append(r)
-    if batch:
-        yield batch
+class _PICaJob:
+    """answer_many's job for the dataset executor: rows keyed by question_id, grouped by shape (caption column
+    or not, tags or not), each group run on its pipeline variant."""
+
+    id_key = "question_id"
+
+    def __init__(self, pica: PICa):
+        self.pica = pica
+
+    def describe(self) -> dict[str, Any]:
+        return {"pipeline": self.pica.pipeline.name or self.pica.pipeline.source or "<pica>", "method": "pica"}
+
+    def digest(self) -> str:
+        return pipeline_digest(self.pica.pipeline, self.pica.pipeline.validate())
+
+    def options(self) -> dict[str, Any]:
+        return result_options(self.pica.run_options)
+
+    def default_batch_size(self) -> int:
+        return 8
+
+    def rows(self, data: Any) -> list[Row]:
+        rows = read_rows(data, id_key="question_id", unique=False)
+        base = Path(data).parent if isinstance(data, (str, Path)) else None
+        for row in rows:
+            v = row.values
+            if row.error is None and "question_id" not in v and v.get("id") is not None:
+                row.id = str(v["id"])
+            img = v.get("image")
+            if base is not None and isinstance(img, str) and not Path(img).is_absolute():
+                v["image"] = str(base / img)
+            if row.error is None:
+                v["question_id"] = v.get("question_id", v.get("id", row.id))
+                problem = _row_problem(v)
+                if problem:
+                    row.fail(problem)
+            row.inputs = v
+        check_unique(rows, data)
+        return rows
+
+    def group(self, row: Row) -> Hashable:
+        return "caption" in row.inputs, "tags" in row.inputs
+
+    def error_record(self, row: Row) -> dict[str, Any]:
+        return {"question_id": row.values.get("question_id", row.id), "error": row.error}
+
+    def run(self, rows: Sequence[Row]) -> list[dict[str, Any]]:
+        from ..runner import run_batch
+
+        has_cap, has_tags = self.group(rows[0])
+        p = self.pica._variant(has_cap, has_tags)
+        batch = []
+        for r in rows:
+            inputs = {"image": r.inputs["image"], "question": r.inputs["question"]}
+            if has_cap:
+                inputs["caption"] = r.inputs["caption"]
+            if has_tags:
+                inputs["tags"] = list(r.inputs["tags"] or [])
+            batch.append({k: v for k, v in inputs.items() if k in p.inputs})
+        try:
+            results = run_batch(p, batch, **self.pica.run_options)
+        except ModelNotFound:
+            raise
+        except SocraticError as exc:
+            results = [exc] * len(rows)
+        recs = []
+        for r, res in zip(rows, results):
+            qid = r.inputs["question_id"]
+            if isinstance(res, SocraticError):
+                recs.append({"question_id": qid, "error": str(res)})
+                continue
+            rec = {"question_id": qid, "question": r.inputs["question"]}
+            rec.update({name: _jsonable(v) for name, v in res.outputs.items()})
+            if res.warnings:
+                rec["warnings"] = list(res.warnings)
+            recs.append(rec)
+        return recs
 
 
 def answered_ids(out: Path) -> set[str]:
-    """question_ids with an answer in `out` (error records are retried); a torn last line is cut off."""
-    return finished_ids(out, key="question_id", done=lambda rec: "answer" in rec)
+    """question_ids with an answer as their latest record in `out` (read only)."""
+    return {k for k, rec in latest_records(out, "question_id").items() if "answer" in rec}
 
 
 def _jsonable(v: Any) -> Any:
