@@ -47,3 +47,9 @@ def vqa(
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
             f.flush()
             os.fsync(f.fileno())
+
+
+from .retrieval import retrieval_cmd, retrieval_items_cmd  # noqa: E402
+
+eval_app.command("retrieval")(retrieval_cmd)
+eval_app.command("retrieval-items")(retrieval_items_cmd)
