@@ -191,7 +191,7 @@ def test_missing_predictions_error_or_zero(tmp_path):
     res = evaluate_files(a, q, p, allow_missing=True, scorer="2017")
     assert res.overall == round(100 * 1.9 / 3, 2)
     assert any("scored 0: 3" in w for w in res.warnings) and res.missing == ["3"]
-    assert any("1 failed item(s)" in w for w in res.warnings)
+    assert any("1 question(s) whose latest record is a failure" in w for w in res.warnings)
 
 
 def test_unknown_ids_and_duplicates_are_counted_warnings(tmp_path):

@@ -99,7 +99,6 @@ def read_predictions(path: str | Path) -> tuple[dict[str, str], list[str]]:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise SocraticError(f"not UTF-8 text ({exc.reason})", file=str(p)) from None
-    out: dict[str, str] = {}
     if text.lstrip().startswith("["):
         try:
             recs = json.loads(text)
@@ -117,7 +116,8 @@ def read_predictions(path: str | Path) -> tuple[dict[str, str], list[str]]:
                 raise SocraticError(f"invalid JSON ({exc.msg})", file=str(p), line=k) from None
     if not numbered:
         raise SocraticError("no predictions in the file", file=str(p))
-    failed, dups = 0, 0
+    latest: dict[str, dict] = {}
+    answered: dict[str, int] = {}
     for where, r in numbered:
         if isinstance(r, dict) and "question_id" not in r and "id" in r and ("outputs" in r or "error" in r):
             # a `socratic run --dataset` line: {"id": <question_id>, "outputs": {"answer": ...}} or {"id", "error"}
@@ -125,15 +125,18 @@ def read_predictions(path: str | Path) -> tuple[dict[str, str], list[str]]:
             r = {"question_id": r["id"], **({"answer": outs["answer"]} if "answer" in outs else {"error": "-"})}
         qid = _qid(r, where, str(p))
         if "answer" not in r and "error" in r:
-            failed += 1
+            latest[qid] = r
             continue
         if not isinstance(r.get("answer"), str):
             raise SocraticError(f"{where} (question {qid}): 'answer' must be a text", file=str(p))
-        dups += qid in out
-        out[qid] = r["answer"]
+        latest[qid] = r
+        answered[qid] = answered.get(qid, 0) + 1
+    out = {q: r["answer"] for q, r in latest.items() if "answer" in r}
+    failed = len(latest) - len(out)
+    dups = sum(n - 1 for n in answered.values())
     warnings = []
     if failed:
-        warnings.append(f"{failed} failed item(s) (error records without an answer) skipped")
+        warnings.append(f"{failed} question(s) whose latest record is a failure (no answer) skipped")
     if dups:
         warnings.append(f"{dups} duplicate prediction(s): the later record of a question wins")
     return out, warnings
