@@ -133,3 +133,89 @@ def test_models_reports_what_resolves_offline(run_cli, tmp_path):
     assert "NOT AVAILABLE" in lines["clip"] and "--random-vlm" in lines["clip"]
     assert "NOT AVAILABLE" in lines["clap"] and "--random-atm" in lines["clap"]
     assert "smollm2-135m-instruct:" in proc.stdout and "— installed" in proc.stdout
+
+
+# -- dataset mode -----------------------------------------------------------------------------------------
+
+SLOW = """\
+inputs:
+  text: {type: text}
+nodes:
+  wait: {type: t_sleep, params: {seconds: 0.5}, inputs: {text: inputs.text}, cache: false}
+  up: {type: t_upper, inputs: {text: inputs.text}}
+outputs:
+  up: up.text
+"""
+
+
+def _cli_script(*args) -> list[str]:
+    """The CLI in a fresh process, with the tests' node types registered."""
+    import sys
+
+    from conftest import REPO
+
+    code = (f"import sys; sys.path.insert(0, {str(REPO / 'tests')!r}); import test_engine; "
+            f"from socratic.cli import main; main({[str(a) for a in args]!r})")
+    return [sys.executable, "-c", code]
+
+
+def test_two_concurrent_runs_on_one_output(tmp_path):
+    import subprocess
+    import time
+
+    (tmp_path / "slow.yaml").write_text(SLOW)
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"id": str(i), "text": f"t{i}"}) + "\n" for i in range(16)))
+    out = tmp_path / "out.jsonl"
+    args = ("run", tmp_path / "slow.yaml", "--dataset", data, "--out", out, "--no-progress")
+    first = subprocess.Popen(_cli_script(*args), stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while not out.exists() or not out.read_text():
+        assert time.time() - t0 < 60 and first.poll() is None
+        time.sleep(0.02)
+    second = subprocess.run(_cli_script(*args), capture_output=True, text=True, timeout=60)
+    assert first.poll() is None, "the first run ended before the second started"
+    err = _one_line_error(second)
+    assert f"another run (pid {first.pid}) is writing this output" in err
+    _, first_err = first.communicate(timeout=60)
+    assert first.returncode == 0, first_err
+    assert first_err.strip().endswith(f"16 done, 0 skipped, 0 failed, 0 retried → {out}")
+    ids = [json.loads(x)["id"] for x in out.read_text().splitlines()]
+    assert sorted(ids, key=int) == [str(i) for i in range(16)]  # every item once
+
+
+def test_dataset_exit_code_while_items_fail_and_foreign_out(run_cli, pipe, tmp_path):
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"id": "a", "name": "ada"}\n{"id": "b"}\n')
+    out = tmp_path / "o.jsonl"
+    r = run_cli("run", pipe, "--dataset", data, "--out", out, "--no-progress")
+    assert r.returncode == 3
+    assert r.stderr.strip().splitlines()[-1] == f"1 done, 0 skipped, 1 failed, 0 retried → {out}"
+    r = run_cli("run", pipe, "--dataset", data, "--out", out, "--no-progress", "--skip-failed")
+    assert r.returncode == 3 and "0 done, 2 skipped, 1 failed, 0 retried" in r.stderr
+    notes = tmp_path / "notes.txt"
+    notes.write_text("keep me\n")
+    err = _one_line_error(run_cli("run", pipe, "--dataset", data, "--out", notes))
+    assert "not a socratic dataset output" in err and notes.read_text() == "keep me\n"
+    err = _one_line_error(run_cli("run", pipe, "--dataset", data, "--out", out, "--seed", "3", "--no-progress"))
+    assert "option seed: 0 → 3" in err and "--resume-anyway" in err and "--restart" in err
+
+
+def test_progress_bar_shows_rate_and_eta(run_cli, pipe, tmp_path):
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"id": str(i), "name": f"n{i}"}) + "\n" for i in range(3)))
+    r = run_cli("run", pipe, "--dataset", data, "--out", tmp_path / "o.jsonl")
+    assert r.returncode == 0, r.stderr
+    assert "3/3 [" in r.stderr and "item/s]" in r.stderr and "<00:00" in r.stderr
+
+
+def test_non_utf8_argument_is_one_line(run_cli, pipe, tmp_path):
+    import subprocess
+    import sys
+
+    bad = b"name=caf\xe9"
+    r = subprocess.run([sys.executable.encode(), b"-m", b"socratic", b"run", str(pipe).encode(), b"--input", bad],
+                       capture_output=True, timeout=120)
+    err = r.stderr.decode("utf-8", "replace").strip()
+    assert r.returncode == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "field '--input': not valid UTF-8: name=caf\\xe9" in err
