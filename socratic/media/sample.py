@@ -145,3 +145,46 @@ def _as_image(img: Any) -> Image.Image:
         return Image.fromarray(img).convert("RGB")
     with Image.open(img) as im:
         return im.convert("RGB")
+
+
+def build_long_video(out_path: str | Path, scenes: Sequence[tuple[Any, float]],
+                     narrations: Sequence[tuple[float, str]] = (), *, fps: float = 2, size: tuple[int, int] = (320, 240),
+                     zoom: float = 0.0, voice: str = "en", wpm: int = 150, rate: int = 16000) -> Path:
+    """An hour-scale video from stills: scene i shows `scenes[i][0]` for `scenes[i][1]` seconds, with a slow
+    zoom of `zoom` per second (e.g. 0.001; 0 keeps it static), and each `(time, text)` narration is spoken from
+    that time on. Built in one ffmpeg pass with low frame rate and size, so minutes of video take seconds."""
+    if not scenes:
+        raise SocraticError("build_long_video: no scenes given")
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    total = sum(float(s) for _, s in scenes)
+    w, h = size
+    with tempfile.TemporaryDirectory() as tmp:
+        track = np.zeros(int(round(total * rate)), dtype=np.float32)
+        for i, (t, text) in enumerate(narrations):
+            speech, sr = read_wav(speak(text, Path(tmp) / f"say{i}.wav", voice, wpm))
+            speech = _resample(speech, sr, rate)
+            a = int(round(t * rate))
+            if a + len(speech) > len(track):
+                raise SocraticError(f"narration {i} ({text[:30]!r}…) at {t} s runs past the video's end ({total} s)")
+            track[a:a + len(speech)] += speech
+        wav = write_wav(Path(tmp) / "narration.wav", track, rate)
+        del track
+        args: list[str] = ["ffmpeg", "-y", "-loglevel", "error"]
+        for i, (img, _) in enumerate(scenes):
+            png = Path(tmp) / f"scene{i}.png"
+            ImageOps.fit(_as_image(img), (w * 2, h * 2)).save(png)  # zoom from a larger still: no blur
+            args += ["-i", str(png)]
+        args += ["-i", str(wav)]
+        parts = []
+        for i, (_, seconds) in enumerate(scenes):
+            frames = max(1, int(round(float(seconds) * fps)))
+            z = f"1+{zoom / fps:.8f}*on" if zoom else "1"
+            parts.append(f"[{i}:v]zoompan=z='{z}':x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)':d={frames}:"
+                         f"s={w}x{h}:fps={fps},format=yuv420p[v{i}]")
+        n = len(scenes)
+        graph = ";".join(parts) + ";" + "".join(f"[v{i}]" for i in range(n)) + f"concat=n={n}:v=1:a=0[v]"
+        args += ["-filter_complex", graph, "-map", "[v]", "-map", f"{n}:a", "-c:a", "aac", "-b:a", "32k",
+                 "-c:v", "libx264", "-preset", "veryfast", "-g", str(int(fps * 10)), str(out_path)]
+        run_tool(args, str(out_path))
+    return out_path

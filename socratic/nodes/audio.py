@@ -15,7 +15,6 @@ import numpy as np
 
 from ..context import Context
 from ..media.audio_stream import iter_audio, speech_stretches
-from ..media.video import extract_audio
 from ..errors import SocraticError
 from ..models.base import ALM, AudioText
 from ..node import node
@@ -87,18 +86,34 @@ def sound_events(audio: Audio | Video, *, atm: AudioText, vocab: str | list[str]
     labels = resolve_vocab(vocab)
     texts = fill_template(template, labels)
     rate = int(atm.sample_rate)
-    samples = extract_audio(audio, sr=rate)
-    if samples is None or len(samples) == 0:
+    blocks = iter_audio(audio, sr=rate, block_s=max(60.0, window_s))
+    if blocks is None:
         ctx.warn(f"{audio}: no audio track; no sound events")
         return []
-    step = max(1, int(round(window_s * rate)))
-    spans = [(i, min(i + step, len(samples))) for i in range(0, len(samples), step)]
     emb = atm.encode_vocab(texts)
-    ranked = atm.rank([samples[a:b] for a, b in spans], texts, top_k, text_embeddings=emb)
     names = dict(zip(texts, labels))
-    events = []
-    for (a, b), row in zip(spans, ranked):
-        kept = [(names[t], s) for t, s in ((t, round(p, 6)) for t, p in row) if min_score is None or s >= min_score]
-        events.append({"start": round(a / rate, 3), "end": round(b / rate, 3),
-                       "labels": [t for t, _ in kept], "scores": [p for _, p in kept]})
+    step = max(1, int(round(window_s * rate)))
+    events: list[dict] = []
+    for start, windows in _windows(blocks, step):
+        ranked = atm.rank(windows, texts, top_k, text_embeddings=emb)
+        for k, (samples, row) in enumerate(zip(windows, ranked)):
+            a = start + k * step
+            kept = [(names[t], s) for t, s in ((t, round(p, 6)) for t, p in row) if min_score is None or s >= min_score]
+            events.append({"start": round(a / rate, 3), "end": round((a + len(samples)) / rate, 3),
+                           "labels": [t for t, _ in kept], "scores": [p for _, p in kept]})
+    if not events:
+        ctx.warn(f"{audio}: the audio track has no samples; no sound events")
     return events
+
+
+def _windows(blocks, step: int):
+    """(first sample, windows of `step` samples) per block of a stream; the last window may be shorter."""
+    carry, start = np.zeros(0, np.float32), 0
+    for block in blocks:
+        carry = np.concatenate([carry, block])
+        whole = len(carry) // step * step
+        if whole:
+            yield start, [carry[i:i + step] for i in range(0, whole, step)]
+            start, carry = start + whole, carry[whole:]
+    if len(carry):
+        yield start, [carry]

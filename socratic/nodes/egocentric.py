@@ -149,6 +149,26 @@ def parse_entities(text: str, limit: int = 8) -> list[str]:
     return out[:limit]
 
 
+_WORD = re.compile(r"[a-z0-9']+")
+_FILLER = {"a", "an", "the", "my", "your", "our", "his", "her", "their", "its", "of", "to", "in", "on", "at", "i",
+           "me", "you", "we", "did", "do", "does", "is", "are", "was", "were", "what", "where", "when", "who", "how"}
+
+
+def _stem(word: str) -> str:
+    return word[:-1] if len(word) > 3 and word.endswith("s") else word
+
+
+def grounded(entities: list[str], question: str) -> list[str]:
+    """The entities whose every content word occurs in the question (an LM may copy words from elsewhere)."""
+    said = {_stem(w) for w in _WORD.findall(question.lower())}
+    keep = []
+    for e in entities:
+        words = [_stem(w) for w in _WORD.findall(e.lower()) if w not in _FILLER]
+        if words and all(w in said for w in words):
+            keep.append(e)
+    return keep
+
+
 @node("video_search", outputs={"lines": str, "entities": list[str], "indices": list[int]})
 def video_search(question: str, frames: list[Image | KeyFrame], log: list[Any], enabled: bool = True, *, lm: LM, vlm: VLM,
                  template: Prompt, clip_template: str = "Photo of a {}.", top_k: int = 3, window: int = 0,
@@ -167,7 +187,7 @@ def video_search(question: str, frames: list[Image | KeyFrame], log: list[Any], 
         return {"lines": "\n".join(format_line(e) for e in log), "entities": [], "indices": list(range(n))}
     reply = lm.generate([fill(template, {"question": question})], max_new_tokens=max_new_tokens, temperature=0.0,
                         stop=["\n"], seed=ctx.node_seed())[0][0].text
-    entities = parse_entities(reply)
+    entities = grounded(parse_entities(reply), question)
     if not entities:
         ctx.warn(f"video_search: the LM named no entity in {reply!r}; searching with the whole question")
     queries = [clip_template.format(e) for e in entities] or [question]

@@ -10,20 +10,32 @@ from ..errors import SocraticError
 from ..models.base import LM
 from ..node import node
 from ..types import Prompt
+from .lm_budget import chat_flag
 
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(\|a)?\}")
+_AN_EXCEPTIONS = ("uni", "use", "usu", "ure", "eu", "one", "once")  # vowel letter, consonant sound: "a"
+_SILENT_H = ("hour", "honest", "honor", "honour", "heir")  # consonant letter, vowel sound: "an"
 
 
 def placeholders(template: str) -> list[str]:
-    return list(dict.fromkeys(_PLACEHOLDER.findall(template)))
+    return list(dict.fromkeys(m.group(1) for m in _PLACEHOLDER.finditer(template)))
+
+
+def with_article(text: str) -> str:
+    """`text` after "a" or "an", as its first word is pronounced: "an amusement arcade", "a university"."""
+    word = text.strip().lower()
+    vowel = word[:1] in "aeiou" and not word.startswith(_AN_EXCEPTIONS)
+    return f"{'an' if vowel or word.startswith(_SILENT_H) else 'a'} {text.strip()}"
 
 
 def fill(template: str, values: dict[str, Any], *, sep: str = ", ") -> str:
-    """Replace each `{name}`; a list value is joined with `sep`. Other braces are left alone."""
+    """Replace each `{name}`; a list value is joined with `sep`; `{name|a}` also puts "a" or "an" before it.
+    Other braces are left alone."""
 
     def sub(m: re.Match) -> str:
         v = values[m.group(1)]
-        return sep.join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+        text = sep.join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+        return with_article(text) if m.group(2) and text.strip() else text
 
     missing = [p for p in placeholders(template) if p not in values]
     if missing:
@@ -50,15 +62,19 @@ def prompt(*, template: Prompt, sep: str = ", ", **fields: Any) -> str:
 @node("lm_generate", outputs={"texts": list[str], "text": str}, batched=True)
 def lm_generate(prompt: str, *, lm: LM, n: int = 1, temperature: float = 0.0, top_p: float = 1.0,
                 max_new_tokens: int = 64, stop: list[str] | None = None, strip: bool = True,
-                ctx: Context) -> dict[str, list[Any]]:
-    """n completions per prompt (temperature 0 = greedy); `text` is the first one."""
+                chat: str | bool = "auto", ctx: Context) -> dict[str, list[Any]]:
+    """n completions per prompt (temperature 0 = greedy); `text` is the first one.
+
+    `chat`: `auto` (default) sends the prompt through the model's chat template exactly when the model is
+    instruction-tuned (`lm.instruct`); true / false force it. Prompts written as instructions (summaries,
+    questions) want that; few-shot completion prompts (the captioning notebook's, PICa's) say `chat: false`."""
     if n < 1:
         raise SocraticError(f"n must be ≥ 1, got {n}", field="n")
     for i, p in enumerate(prompt):
         if not isinstance(p, str) or not p.strip():
             raise SocraticError(f"prompt {i} is empty", field="prompt")
     outs = lm.generate(list(prompt), max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, n=n,
-                       stop=list(stop or []), seed=ctx.node_seed())
+                       stop=list(stop or []), seed=ctx.node_seed(), chat=chat_flag(chat, lm))
     texts = [[c.text.strip() if strip else c.text for c in row] for row in outs]
     empty = sum(not any(t.strip() for t in row) for row in texts)
     if empty:  # kept (downstream nodes decide), but said: a tiny LM often stops at once

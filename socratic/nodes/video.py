@@ -60,12 +60,13 @@ def _chunks(frames: Iterator[tuple[float, Any]], size: int) -> Iterator[list[tup
 
 @node("video_keyframes", outputs={"frames": list[KeyFrame], "timestamps": list[float], "ends": list[float],
                                   "coverage": dict})
-def video_keyframes(video: Video, *, vlm: VLM, stride_s: float = 2.0, scene_threshold: float | None = 0.95,
+def video_keyframes(video: Video, scene_threshold: float | None = 0.95, *, vlm: VLM, stride_s: float = 2.0,
                     max_frames: int | None = None, chunk: int = 32, max_side: int | None = DEFAULT_MAX_SIDE,
                     preview_side: int = 256, ctx: Context) -> dict:
     """The whole video, streamed: a frame every `stride_s` seconds is decoded and embedded by CLIP `chunk` at
     a time; consecutive frames whose embeddings have cosine ≥ `scene_threshold` (each compared with the one
-    before it) become one key frame covering their time range (None: every frame is its own key frame).
+    before it) become one key frame covering their time range (None: every frame is its own key frame). The
+    threshold is an input, so a pipeline can expose it (`--input scene_threshold=0.9`).
 
     Outputs per key frame: `frames` (a `KeyFrame`: JPEG preview, CLIP embedding, time range), `timestamps` (its
     first frame, s) and `ends` (its last sampled frame, s). `coverage` says what was read: {duration, logged_to,

@@ -67,11 +67,21 @@ def classify(vlm: VLM, images: Sequence[Any], labels: Sequence[str], template: s
 
 @node("clip_classify", outputs={"labels": list[str], "scores": list[float]}, batched=True)
 def clip_classify(image: Image | KeyFrame, *, vlm: VLM, vocab: str | list[str], template: str = "{}", top_k: int = 1,
-                  score: str = "softmax") -> dict[str, list]:
+                  score: str = "softmax", names: str = "full") -> dict[str, list]:
     """Zero-shot CLIP labels: the top_k of `vocab` (built-in name, file or list) filled into `template`.
-    score: softmax (probability over the vocabulary, logit-scaled) or cosine."""
+    score: softmax (probability over the vocabulary, logit-scaled) or cosine. CLIP always scores the full
+    label; `names: first` outputs only its first synonym ("mug" for "mug, coffee mug"), the display name to use
+    in prompts and logs (a synonym list reads as several objects)."""
+    if names not in ("full", "first"):
+        raise SocraticError(f"names must be 'full' or 'first', got {names!r}", field="names")
     ranked = classify(vlm, image, resolve_vocab(vocab), template, top_k, score)
-    return {"labels": [r[0] for r in ranked], "scores": [r[1] for r in ranked]}
+    labels = [r[0] if names == "full" else [display_name(x) for x in r[0]] for r in ranked]
+    return {"labels": labels, "scores": [r[1] for r in ranked]}
+
+
+def display_name(label: str) -> str:
+    """The first synonym of a vocabulary entry."""
+    return label.split(", ")[0].strip()
 
 
 def count_people(vlm: VLM, images: Sequence[Any]) -> list[str]:
