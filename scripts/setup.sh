@@ -8,6 +8,7 @@ PY="${PYTHON:-python3.11}"
 need_apt=()
 command -v ffmpeg >/dev/null || need_apt+=(ffmpeg)
 command -v espeak-ng >/dev/null || need_apt+=(espeak-ng)
+command -v java >/dev/null || need_apt+=(default-jre-headless)   # caption metrics (pycocoevalcap)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq

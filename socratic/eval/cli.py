@@ -53,3 +53,7 @@ from .retrieval import retrieval_cmd, retrieval_items_cmd  # noqa: E402
 
 eval_app.command("retrieval")(retrieval_cmd)
 eval_app.command("retrieval-items")(retrieval_items_cmd)
+
+from .captions_cli import captions_cmd  # noqa: E402
+
+eval_app.command("captions")(captions_cmd)
