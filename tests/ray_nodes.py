@@ -32,6 +32,20 @@ def r_fail(text: str) -> str:
     return text
 
 
+@node("r_batch", outputs={"text": str}, batched=True, cacheable=False)
+def r_batch(text: str, *, log_dir: str = "", flag: str = "") -> list[str]:
+    """Upper-cases a whole batch in one call, logging its size; fails while the file `flag` exists."""
+    if log_dir:
+        Path(log_dir, f"batch.{os.getpid()}.{time.time_ns()}").write_text(str(len(text)))
+    if flag and Path(flag).exists():
+        raise ConnectionError("service unavailable")
+    return [t.upper() for t in text]
+
+
+def batch_sizes(log_dir: Path) -> list[int]:
+    return sorted(int(f.read_text()) for f in Path(log_dir).glob("batch.*"))
+
+
 def calls(log_dir: Path) -> dict[str, list[int]]:
     """text -> pids of the processes that ran r_mark on it, first call first."""
     out: dict[str, list[int]] = {}

@@ -14,6 +14,7 @@ import pytest
 
 from socratic import Pipeline, SocraticError
 from socratic.dataset import finished_ids
+from socratic.datasets import latest_records as finished_records
 from socratic.ray_engine import (NODE_RESOURCES, _check_reachable, actor_resources, declare_resources, portable_spec,
                                  worker_code)
 from socratic.runner import resolve_models
@@ -164,7 +165,7 @@ def test_ray_results_equal_local_item_for_item(ray_cluster, tmp_path):
     data = _write_rows(tmp_path / "d.jsonl", rows)
     local_counts = p.run_dataset(data, tmp_path / "local.jsonl")
     ray_counts = p.run_dataset(data, tmp_path / "ray.jsonl", engine="ray", batch_size=2)
-    assert ray_counts == local_counts == {"done": 9, "skipped": 0, "failed": 2}
+    assert ray_counts == local_counts == {"done": 9, "skipped": 0, "failed": 2, "retried": 0}
     local, remote = _records(tmp_path / "local.jsonl"), _records(tmp_path / "ray.jsonl")
     assert remote == local
     assert remote["i3"]["outputs"]["words"] == ["SAY", "ITEM", "NUMBER", "3!"]
@@ -201,7 +202,7 @@ def test_ray_worker_killed_mid_run_loses_nothing(ray_cluster, tmp_path):
     t.start()
     counts = _mark_pipeline(log, 0.3).run_dataset(data, out, engine="ray", cache=False, workers=1)
     t.join()
-    assert counts == {"done": 12, "skipped": 0, "failed": 0}
+    assert counts == {"done": 12, "skipped": 0, "failed": 0, "retried": 0}
     recs = _records(out)
     assert {k: r["outputs"]["up"] for k, r in recs.items()} == {str(i): f"T{i}" for i in range(12)}
     calls = ray_nodes.calls(log)
@@ -217,7 +218,7 @@ def test_ray_item_that_kills_its_worker_gets_an_error_record(ray_cluster, tmp_pa
     out = tmp_path / "out.jsonl"
     rows = [{"id": t, "text": t} for t in ("a", "b", "crash", "c", "d", "e")]
     counts = p.run_dataset(rows, out, engine="ray", batch_size=2, max_attempts=2)
-    assert counts == {"done": 5, "skipped": 0, "failed": 1}
+    assert counts == {"done": 5, "skipped": 0, "failed": 1, "retried": 0}
     recs = _records(out)
     assert "worker died 2 times" in recs["crash"]["error"]
     assert all(recs[t]["outputs"]["t"] == t for t in "abcde")
@@ -243,7 +244,7 @@ def test_ray_killed_driver_resumes_without_recomputing(ray_cluster, tmp_path):
     assert 3 <= len(first) < 10
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
-    assert f"{10 - len(first)} done, {len(first)} already finished, 0 failed" in done.stderr
+    assert f"{10 - len(first)} done, {len(first)} skipped, 0 failed, 0 retried" in done.stderr
     recs = _records(out)
     assert {k: r["outputs"]["up"] for k, r in recs.items()} == {str(i): f"T{i}" for i in range(10)}
     calls = ray_nodes.calls(log)
@@ -263,3 +264,36 @@ def test_ray_node_types_defined_in_a_script_travel_by_value(ray_cluster, tmp_pat
     assert done.returncode == 0, done.stderr
     recs = _records(tmp_path / "o.jsonl")
     assert {k: r["outputs"]["d"] for k, r in recs.items()} == {"0": "abab", "1": "cc"}
+
+
+def test_ray_batches_whole_retries_failed_items_and_respects_the_lock(ray_cluster, tmp_path):
+    log, flag = tmp_path / "calls", tmp_path / "outage"
+    log.mkdir()
+    flag.touch()
+    p = Pipeline("batches").add_input("text", "text")
+    p.add_node("b", "r_batch", params={"log_dir": str(log), "flag": str(flag)}, inputs={"text": "inputs.text"})
+    p.add_output("up", "b.text")
+    data = _write_rows(tmp_path / "d.jsonl", [{"id": str(i), "text": f"t{i}"} for i in range(7)])
+    out = tmp_path / "out.jsonl"
+    counts = p.run_dataset(data, out, engine="ray", batch_size=3, workers=1)
+    assert counts == {"done": 0, "skipped": 0, "failed": 7, "retried": 0}
+    assert ray_nodes.batch_sizes(log) == [1] * 7 + [3, 3]  # each failing batch of 3, then its items alone
+    flag.unlink()
+    for f in log.iterdir():
+        f.unlink()
+    assert p.run_dataset(data, out, engine="ray", batch_size=3, workers=1, skip_failed=True)["failed"] == 7
+    counts = p.run_dataset(data, out, engine="ray", batch_size=3, workers=1)
+    assert counts == {"done": 7, "skipped": 0, "failed": 0, "retried": 7}
+    assert ray_nodes.batch_sizes(log) == [1, 3, 3]  # one call per batch on the worker
+    assert {k: r["outputs"]["up"] for k, r in finished_records(out).items()} == {str(i): f"T{i}" for i in range(7)}
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time; fd = os.open(%r, os.O_RDWR); fcntl.flock(fd, fcntl.LOCK_EX); "
+        "print('locked', flush=True); time.sleep(60)") % str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(SocraticError, match=f"another run \\(pid {holder.pid}\\) is writing this output"):
+            p.run_dataset(data, out, engine="ray", restart=True)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert len(finished_records(out)) == 7  # --restart was refused: nothing lost
