@@ -162,6 +162,13 @@ def write_items(annotations: str | Path, videos: str | Path, out: str | Path, *,
     return len(ids)
 
 
+def _one_line(exc: Exception) -> str:
+    if isinstance(exc, SocraticError):
+        return exc.format()
+    where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+    return where + " ".join(str(getattr(exc, "strerror", None) or exc).split())
+
+
 def retrieval_cmd(
     predictions: Path = typer.Option(..., "--predictions", help="JSONL of pipelines/video_text_retrieval.yaml"),
     annotations: Path | None = typer.Option(None, "--annotations",
@@ -174,8 +181,8 @@ def retrieval_cmd(
     """Video-to-text retrieval: R@1/5/10, median and mean rank, CLIP-only and Socratic."""
     try:
         rep = evaluate(predictions, annotations, split=split, absent_rank=absent_rank, allow_missing=allow_missing)
-    except SocraticError as exc:
-        typer.echo(f"error: {exc}", err=True)
+    except (SocraticError, OSError) as exc:
+        typer.echo(f"error: {_one_line(exc)}", err=True)
         raise typer.Exit(2) from None
     for w in rep.warnings:
         typer.echo(f"warning: {w}", err=True)
@@ -194,7 +201,7 @@ def retrieval_items_cmd(
     """Write the dataset JSONL that runs pipelines/video_text_retrieval.yaml over every video of a gallery."""
     try:
         n = write_items(annotations, videos, out, split=split)
-    except SocraticError as exc:
-        typer.echo(f"error: {exc}", err=True)
+    except (SocraticError, OSError) as exc:
+        typer.echo(f"error: {_one_line(exc)}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"wrote {n} line(s) → {out}", err=True)
