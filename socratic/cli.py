@@ -191,6 +191,9 @@ def _mount_subapps() -> None:
     except ImportError:
         return
     app.add_typer(eval_app, name="eval", help="Evaluate predictions (VQA accuracy).")
+    from .pica.okvqa_cli import okvqa_app
+
+    app.add_typer(okvqa_app, name="okvqa", help="OK-VQA files end to end (PICa memory, questions, results JSON).")
 
 
 _mount_subapps()

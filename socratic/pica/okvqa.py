@@ -1,18 +1,27 @@
-"""OK-VQA / VQAv2 files -> PICa JSONL: the training memory and the questions to answer.
+"""OK-VQA / VQAv2 files -> PICa inputs, and PICa answers -> the official results JSON.
 
     okvqa_training_set("OpenEnded_mscoco_train2014_questions.json", "mscoco_train2014_annotations.json",
                        "captions_train2014.json", "train2014/", "pica_train.jsonl")
+    build_okvqa_memory(..., vlm, out="okvqa_memory/")            # the example memory, embedded once
     okvqa_questions("OpenEnded_mscoco_val2014_questions.json", "val2014/", "val.jsonl",
-                    image_pattern="COCO_val2014_{image_id:012d}.jpg")
+                    captions=read_caption_tsv("vinvl_val.tsv"), tags=read_tags_tsv("tags_val.tsv"))
+    export_results("OpenEnded_mscoco_val2014_questions.json", "pred.jsonl", "results.json")
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
 
 from ..errors import SocraticError
+
+TRAIN_PATTERN = "COCO_train2014_{image_id:012d}.jpg"
+VAL_PATTERN = "COCO_val2014_{image_id:012d}.jpg"
 
 
 def _load(path: str | Path, key: str) -> list[dict]:
@@ -26,20 +35,94 @@ def _load(path: str | Path, key: str) -> list[dict]:
     return data[key]
 
 
-def _write(rows: list[dict], out: str | Path) -> int:
+def _new_file(out: str | Path) -> Path:
+    """An output path the program may write: never a file that is already there."""
     out = Path(out)
+    if out.exists():
+        raise SocraticError("exists; choose a new output name (existing files are never overwritten)", file=str(out))
     out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", encoding="utf-8") as f:
+    return out
+
+
+def _write(rows: list[dict], out: str | Path) -> int:
+    out = _new_file(out)
+    tmp = out.with_name(f".{out.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as f:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    tmp.replace(out)
     return len(rows)
 
 
-def okvqa_training_set(questions: str | Path, annotations: str | Path, coco_captions: str | Path,
-                       image_dir: str | Path, out: str | Path, *,
-                       image_pattern: str = "COCO_train2014_{image_id:012d}.jpg", tags: dict | None = None) -> int:
-    """One line per training question: image, question, answers (annotator order; the first is the
-    example answer), every COCO caption of the image (one is drawn per use), optional tags per image id."""
+def _image_id(text: str) -> int:
+    """A COCO image id from `42` or a file-name-like `COCO_val2014_000000000042(.jpg)`."""
+    m = re.search(r"(\d+)(?:\.\w+)?$", text.strip())
+    if not m:
+        raise ValueError(f"no image id in {text!r}")
+    return int(m.group(1))
+
+
+# ---------------------------------------------------------------- VinVL-style TSV files
+
+def _tsv_rows(path: str | Path) -> list[tuple[int, int, str]]:
+    p = Path(path)
+    if not p.is_file():
+        raise SocraticError("TSV file not found", file=str(p))
+    rows = []
+    for k, line in enumerate(p.read_text(encoding="utf-8").split("\n"), 1):
+        line = line[:-1] if line.endswith("\r") else line
+        if not line.strip():
+            continue
+        head, sep, rest = line.partition("\t")
+        try:
+            if not sep:
+                raise ValueError("no tab")
+            rows.append((k, _image_id(head), rest))
+        except ValueError:
+            raise SocraticError("expected 'image_id<TAB>value'", file=str(p), line=k) from None
+    return rows
+
+
+def read_caption_tsv(path: str | Path) -> dict[int, str]:
+    """`image_id<TAB>caption` lines (or a JSON list of {"caption": ...}, VinVL's output: the first is taken).
+    Captions are kept as they are, like the reference."""
+    out = {}
+    for k, img, value in _tsv_rows(path):
+        if value.startswith("[") and value.rstrip().endswith("]"):
+            try:
+                items = json.loads(value)
+                value = items[0]["caption"] if isinstance(items[0], dict) else str(items[0])
+            except (ValueError, IndexError, KeyError, TypeError):
+                raise SocraticError("a JSON caption list needs {'caption': ...} entries", file=str(path),
+                                    line=k) from None
+        out[img] = value
+    return out
+
+
+def read_tags_tsv(path: str | Path) -> dict[int, list[str]]:
+    """`image_id<TAB>tags`: a JSON list of {"class": ...} (VinVL's detections) or of texts, or "a, b, c".
+    Every tag, in file order (the reference used them all)."""
+    out = {}
+    for k, img, value in _tsv_rows(path):
+        if value.lstrip().startswith("["):
+            try:
+                items = json.loads(value)
+                tags = [x["class"] if isinstance(x, dict) else str(x) for x in items]
+            except (ValueError, KeyError, TypeError):
+                raise SocraticError("a JSON tag list needs texts or {'class': ...} entries", file=str(path),
+                                    line=k) from None
+        else:
+            tags = [t.strip() for t in value.split(",") if t.strip()]
+        out[img] = tags
+    return out
+
+
+# ---------------------------------------------------------------- training rows and the memory
+
+def okvqa_rows(questions: str | Path, annotations: str | Path, coco_captions: str | Path, *,
+               tags: dict | None = None) -> list[dict]:
+    """One row per training question: image_id, question, answers (annotator order; the first is the
+    example answer), every COCO caption of the image as is (one is drawn per use), optional tags."""
     qs = {q["question_id"]: q for q in _load(questions, "questions")}
     caps: dict[int, list[str]] = defaultdict(list)
     for c in _load(coco_captions, "annotations"):
@@ -52,20 +135,114 @@ def okvqa_training_set(questions: str | Path, annotations: str | Path, coco_capt
         img = a.get("image_id", q.get("image_id"))
         if not caps.get(img):
             raise SocraticError(f"image {img} has no COCO caption", file=str(coco_captions))
-        row = {"question_id": a["question_id"], "image": str(Path(image_dir) / image_pattern.format(image_id=img)),
-               "question": q["question"], "answers": [x["answer"] for x in a["answers"]], "caption": caps[img]}
+        row = {"question_id": a["question_id"], "image_id": img, "question": q["question"],
+               "answers": [x["answer"] for x in a["answers"]], "caption": caps[img]}
         if tags is not None:
             row["tags"] = list(tags.get(img, []))
         rows.append(row)
+    return rows
+
+
+def okvqa_training_set(questions: str | Path, annotations: str | Path, coco_captions: str | Path,
+                       image_dir: str | Path, out: str | Path, *, image_pattern: str = TRAIN_PATTERN,
+                       tags: dict | None = None) -> int:
+    """The training set as JSONL (`memory:` of pica_select embeds it on first use)."""
+    rows = okvqa_rows(questions, annotations, coco_captions, tags=tags)
+    for r in rows:
+        r["image"] = str(Path(image_dir) / image_pattern.format(image_id=r.pop("image_id")))
     return _write(rows, out)
 
 
+def read_feature_ids(path: str | Path) -> list[int]:
+    """Image ids of a features file's rows: a JSON list, or one id (or COCO file name) per line."""
+    p = Path(path)
+    if not p.is_file():
+        raise SocraticError("feature id list not found", file=str(p))
+    text = p.read_text(encoding="utf-8")
+    if text.lstrip().startswith("["):
+        try:
+            return [_image_id(str(x)) for x in json.loads(text)]
+        except ValueError as exc:
+            raise SocraticError(f"bad id list ({exc})", file=str(p)) from None
+    ids = []
+    for k, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                ids.append(_image_id(line))
+            except ValueError:
+                raise SocraticError(f"no image id in {line!r}", file=str(p), line=k) from None
+    return ids
+
+
+def _image_features(rows: list[dict], features: str | Path, feature_ids: str | Path) -> np.ndarray:
+    try:
+        arr = np.load(features, mmap_mode="r")
+    except (OSError, ValueError) as exc:
+        raise SocraticError(f"cannot read features: {exc}", file=str(features)) from None
+    ids = read_feature_ids(feature_ids)
+    if arr.ndim != 2 or arr.shape[0] != len(ids):
+        raise SocraticError(f"features {tuple(arr.shape)} do not match the {len(ids)} ids of {feature_ids}",
+                            file=str(features))
+    row_of = {img: k for k, img in enumerate(ids)}
+    missing = sorted({r["image_id"] for r in rows if r["image_id"] not in row_of})
+    if missing:
+        raise SocraticError(f"{len(missing)} training image(s) have no feature row, e.g. {missing[:5]}",
+                            file=str(feature_ids))
+    return np.asarray(arr[[row_of[r["image_id"]] for r in rows]], dtype=np.float32)
+
+
+def build_okvqa_memory(questions: str | Path, annotations: str | Path, coco_captions: str | Path,
+                       out: str | Path, vlm: Any, *, image_dir: str | Path | None = None,
+                       image_pattern: str = TRAIN_PATTERN, features: str | Path | None = None,
+                       feature_ids: str | Path | None = None, tags: dict | None = None, batch_size: int = 64,
+                       progress: Callable | None = None) -> Any:
+    """The PICa example memory (a folder pica_select's `memory:` takes) from the official files: question
+    features from `vlm`'s text encoder; image features from the images, or precomputed (.npy rows + ids)."""
+    from .memory import ExampleMemory, Item, _embed_images, _embed_texts, _model_key, _Record
+
+    if (features is None) == (image_dir is None) or (features is None) != (feature_ids is None):
+        raise SocraticError("give --images DIR, or --features FILE.npy with --feature-ids FILE", field="--images")
+    out = Path(out)
+    if out.exists():
+        raise SocraticError("exists; choose a new memory folder (existing files are never overwritten)",
+                            file=str(out))
+    rows = okvqa_rows(questions, annotations, coco_captions, tags=tags)
+    items = [Item(r["question"] or "", r["answers"][0] if r["answers"] else "", list(r["caption"]),
+                  [str(t) for t in r.get("tags", [])], r["question_id"]) for r in rows]
+    q = _embed_texts(vlm, [it.question for it in items], batch_size, progress)
+    if features is not None:
+        im = _image_features(rows, features, feature_ids)
+        if im.shape[1] != q.shape[1]:
+            raise SocraticError(f"image features have {im.shape[1]} dims, the CLIP text features {q.shape[1]}: "
+                                f"another model?", file=str(features))
+    else:
+        recs = []
+        for r in rows:
+            path = Path(image_dir) / image_pattern.format(image_id=r["image_id"])
+            if not path.is_file():
+                raise SocraticError(f"image of question {r['question_id']} not found: {path}", field="--images")
+            recs.append(_Record(None, path, None, f"question {r['question_id']}"))
+        im = _embed_images(vlm, recs, batch_size, progress, q.shape[1])
+    meta = {"model": _model_key(vlm), "source": str(questions),
+            "image_features": str(features) if features is not None else "images"}
+    return ExampleMemory.write(out, items, q, im, meta)
+
+
+# ---------------------------------------------------------------- questions to answer
+
 def okvqa_questions(questions: str | Path, image_dir: str | Path, out: str | Path, *,
-                    image_pattern: str = "COCO_val2014_{image_id:012d}.jpg", captions: dict | None = None,
+                    image_pattern: str = VAL_PATTERN, captions: dict | None = None,
                     tags: dict | None = None) -> int:
-    """The questions to answer, for PICa.answer_many(); optional captions/tags per image id (e.g. VinVL)."""
+    """The questions to answer as a dataset (PICa.answer_many / `socratic okvqa answer`); optional captions
+    and tags per image id (e.g. VinVL's) become `caption` / `tags` columns."""
+    qs = _load(questions, "questions")
+    if captions is not None:
+        missing = sorted({q["image_id"] for q in qs if q["image_id"] not in captions})
+        if missing:
+            raise SocraticError(f"{len(missing)} image(s) of the questions have no caption, e.g. {missing[:5]}",
+                                field="--captions")
     rows = []
-    for q in _load(questions, "questions"):
+    for q in qs:
         row = {"question_id": q["question_id"], "question": q["question"],
                "image": str(Path(image_dir) / image_pattern.format(image_id=q["image_id"]))}
         if captions is not None:
@@ -74,3 +251,33 @@ def okvqa_questions(questions: str | Path, image_dir: str | Path, out: str | Pat
             row["tags"] = list(tags.get(q["image_id"], []))
         rows.append(row)
     return _write(rows, out)
+
+
+# ---------------------------------------------------------------- the official results JSON
+
+def export_results(questions: str | Path, predictions: str | Path, out: str | Path) -> dict[str, Any]:
+    """[{"question_id": int, "answer": str}] for every question of `questions`, in its order; a question
+    without an answer (missing, or its latest record a failure) gets "" and is counted."""
+    from ..eval.vqa import read_predictions
+
+    qs = _load(questions, "questions")
+    preds, warnings = read_predictions(predictions)
+    known = {str(q["question_id"]) for q in qs}
+    results, empty = [], []
+    for q in qs:
+        ans = preds.get(str(q["question_id"]))
+        if ans is None:
+            empty.append(str(q["question_id"]))
+        results.append({"question_id": q["question_id"], "answer": "" if ans is None else ans})
+    unknown = [k for k in preds if k not in known]
+    if unknown:
+        warnings.append(f"{len(unknown)} prediction(s) for questions not in {Path(questions).name} left out")
+    if empty:
+        warnings.append(f"{len(empty)} of {len(qs)} question(s) without an answer written as \"\": "
+                        + ", ".join(empty[:5]) + (", ..." if len(empty) > 5 else ""))
+    path = _new_file(out)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(results, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(path)
+    return {"written": len(results), "answered": len(results) - len(empty), "empty": len(empty),
+            "warnings": warnings}
