@@ -23,7 +23,8 @@ def describe(spec: ModelSpec) -> str:
     try:
         w = resolve_weights(spec)
     except SocraticError as exc:
-        hint = "; or run with --random-atm for a random stand-in" if spec.family == "atm" else ""
+        hint = {"atm": "; or run with --random-atm for a random stand-in",
+                "text_embed": "; or --profile offline for the packaged all-MiniLM-L6-v2"}.get(spec.family, "")
         return f"NOT AVAILABLE — {exc.message}{hint}"
     return f"ok ({w.source}: {w.path or w.hub_id})"
 
