@@ -1,9 +1,11 @@
-"""Ask questions about a video from Python (the log is computed once; later questions reuse the node cache).
+"""Ask questions about a video of any length from Python: each answer comes with the log entries it used.
 
-    python examples/video_qa.py VIDEO "What was I making?" ["Where was the cat?" ...] [--search] [--offline]
+    python examples/video_qa.py VIDEO "What was I making?" ["Where did I put my keys?" ...] [--offline]
 
---search narrows the log to the frames CLIP finds for the question's entities (for long videos).
---offline runs on the packaged SmolLM2 and Whisper base with a small random-init CLIP stand-in.
+The log is computed once; later questions reuse the node cache. Evidence is retrieved by the question's
+sentence embedding (against what was said and what was seen) and by CLIP (the question's entities against
+the key frames); a question the video says nothing about gets "No evidence found in the video."
+--offline runs on the packaged SmolLM2, Whisper base and all-MiniLM-L6-v2 with a small random-init CLIP.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 from pathlib import Path
 
 from socratic import Pipeline, SocraticError
+from socratic.media.keyframe import clock
 
 PIPELINE = Path(__file__).resolve().parents[1] / "pipelines" / "video_qa.yaml"
 
@@ -21,18 +24,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("video")
     ap.add_argument("questions", nargs="+")
-    ap.add_argument("--search", action="store_true", help="video search: only the matching part of the log")
-    ap.add_argument("--offline", action="store_true", help="packaged LM/ASR, random CLIP")
+    ap.add_argument("--offline", action="store_true", help="packaged LM/ASR/embeddings, random CLIP")
     args = ap.parse_args(argv)
     pipeline = Pipeline.from_yaml(PIPELINE)
     opts = {"profile": "offline", "random_vlm": True} if args.offline else {}
     try:
         for question in args.questions:
-            result = pipeline.run(video=args.video, question=question, video_search=args.search, **opts)
+            result = pipeline.run(video=args.video, question=question, **opts)
             print(f"Q: {question}\nA: {result['answer']}")
-            if args.search:
-                print(f"   (entities: {', '.join(result['entities']) or '-'}; log lines used:)")
-                print("   " + result["lines"].replace("\n", "\n   "))
+            for e in result["evidence"]:
+                print(f"   [{clock(e['t'])}] by {e['by']} ({e['score']:.2f}): {e['line']}")
             print()
     except SocraticError as exc:
         print(f"error: {exc}", file=sys.stderr)

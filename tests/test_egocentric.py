@@ -167,35 +167,34 @@ def test_video_search_disabled_keeps_every_line():
 
 # -- the pipelines, end to end -------------------------------------------------------------------------
 
-def _run(name, cache_dir, search=None, **inputs):
+def _run(name, cache_dir, **inputs):
     from socratic import Pipeline
 
     p = Pipeline.from_yaml(REPO / "pipelines" / name)
-    if search:
-        p.nodes["search"].params.update(search)
-    return p.run(inputs, profile="offline", random_vlm=True, cache_dir=cache_dir)  # small random CLIP
+    # the small random CLIP tells the stills apart only at a strict threshold; identical frames still merge
+    return p.run({"scene_threshold": 0.99, **inputs}, profile="offline", random_vlm=True, cache_dir=cache_dir)
 
 
 @pytest.mark.slow
 def test_egocentric_summary_end_to_end(narrated_video, tmp_path, smollm):
     first = _run("egocentric_summary.yaml", tmp_path / "cache", video=str(narrated_video.path))
     out = first.outputs
-    assert set(out) >= {"summary", "lines", "log", "transcript"}
+    assert set(out) >= {"summary", "summaries", "lines", "log", "transcript", "coverage"}
     log = out["log"]
-    assert [e["t"] for e in log] == pytest.approx([0.0, 2.0, 4.0, 6.0, 8.0])  # stride 2 s over 9 s
+    # stride 2 s over 9 s: frames at 0, 2 (coffee), 4 (cat), 6, 8 (rocket); a static scene is one entry
+    assert [(e["t"], e.get("last", e["t"])) for e in log] == [(0.0, 2.0), (4.0, 4.0), (6.0, 8.0)]
     for e in log:
-        assert set(e) == {"t", "place", "objects", "activity", "heard"}
         assert e["place"] and len(e["objects"]) == 5 and e["activity"]
-    assert "coffee" in log[0]["heard"].lower() and "rocket" in log[3]["heard"].lower()
-    assert [bool(e["heard"]) for e in log] == [True, False, False, True, False]
+        assert all(", " not in o for o in e["objects"])  # display names, not synonym lists
+    assert "coffee" in log[0]["heard"].lower() and "rocket" in log[2]["heard"].lower() and not log[1]["heard"]
     lines = out["lines"].split("\n")
-    assert len(lines) == 5 and lines[3].startswith("[00:06] place: ")
-    assert "coffee" in out["transcript"].lower()
-    # the summary is the LM's greedy reading of the log through the summary prompt
+    assert len(lines) == 3 and lines[0].startswith("[00:00–00:02] place: ") and lines[1].startswith("[00:04] ")
+    assert out["coverage"]["complete"] and out["summaries"] == []  # a short log fits at once
+    # the summary is the LM's greedy reading of the log through the summary prompt, in its chat template
     template = (REPO / "prompts" / "egocentric_summary.txt").read_text()
     want = smollm.generate([template.replace("{lines}", out["lines"])], max_new_tokens=96, temperature=0.0,
-                           stop=["\nQ:", "\nA:"])[0][0].text.strip()
-    assert out["summary"] == want
+                           stop=["\nQ:", "\nA:"], chat=True)[0][0].text
+    assert out["summary"] == " ".join(want.split()) and out["summary"]
     assert any("RANDOM weights" in w for w in first.warnings)
 
     again = _run("egocentric_summary.yaml", tmp_path / "cache", video=str(narrated_video.path))
@@ -206,21 +205,18 @@ def test_egocentric_summary_end_to_end(narrated_video, tmp_path, smollm):
 
 
 @pytest.mark.slow
-def test_video_qa_end_to_end_with_and_without_search(narrated_video, tmp_path, smollm):
+def test_video_qa_answers_from_its_evidence(narrated_video, tmp_path, smollm):
     q = "What was I making?"
-    full = _run("video_qa.yaml", tmp_path / "cache", video=str(narrated_video.path), question=q)
+    out = _run("video_qa.yaml", tmp_path / "cache", video=str(narrated_video.path), question=q)
+    assert out["evidence"] and any("coffee" in e["line"].lower() and e["by"] == "speech" for e in out["evidence"])
+    assert all(e["line"] in out["lines"].split("\n") for e in out["evidence"])
     template = (REPO / "prompts" / "video_qa.txt").read_text()
-    prompt = template.replace("{lines}", full["lines"]).replace("{question}", q)
-    want = smollm.generate([prompt], max_new_tokens=48, temperature=0.0, stop=["\nQ:", "\nA:"])[0][0].text.strip()
-    assert full["answer"] == want
-    assert full["lines"].count("\n") == 4 and full["entities"] == []
-    searched = _run("video_qa.yaml", tmp_path / "cache", search={"top_k": 1, "window": 1},
-                    video=str(narrated_video.path), question=q, video_search=True)
-    kept = searched["lines"].split("\n")
-    assert 2 <= len(kept) <= 3 and all(k in full["lines"].split("\n") for k in kept)
-    assert searched["log"] == full["log"]
-    cached = {r.node for r in searched.trace.records if r.cached}
-    assert {"frames", "places", "objects", "speech", "log"} <= cached  # shared with the first run
+    prompt = template.replace("{lines}", "\n".join(e["line"] for e in out["evidence"])).replace("{question}", q)
+    want = smollm.generate([prompt], max_new_tokens=48, temperature=0.0, stop=["\n"], chat=True)[0][0].text
+    assert out["answer"] == " ".join(want.split()) and "\n" not in out["answer"]
+    again = _run("video_qa.yaml", tmp_path / "cache", video=str(narrated_video.path), question="Where was the cat?")
+    cached = {r.node for r in again.trace.records if r.cached}
+    assert {"frames", "places", "objects", "speech", "log"} <= cached  # shared with the first question
 
 
 @pytest.mark.slow
