@@ -147,7 +147,7 @@ def test_offline_profile_swaps_lm_and_alm_only():
         "clip": ModelSpec("clip", "vlm", "open_clip", {"name": "ViT-L-14", "pretrained": "openai"}),
     }
     out = apply_profile(specs, "offline")
-    assert out["lm"].to_dict() == {"family": "lm", "backend": "transformers", "packaged": "smollm2-135m-instruct",
+    assert out["lm"].to_dict() == {"family": "lm", "backend": "hybrid", "packaged": "smollm2-135m-instruct",
                                    "device": "cpu", "chat": True}
     assert out["asr"].to_dict() == {"family": "alm", "backend": "faster_whisper", "packaged": "whisper-base-ct2"}
     assert out["clip"] is specs["clip"] and "vlm" not in OFFLINE_PROFILE

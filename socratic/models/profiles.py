@@ -1,4 +1,11 @@
-"""Profiles: whole-family swaps of model specs, e.g. `--profile offline` runs any pipeline on packaged weights."""
+"""Profiles: whole-family swaps of model specs, e.g. `--profile offline` runs any pipeline on packaged weights.
+
+The offline LM is the packaged SmolLM2-135M-Instruct GGUF on the `hybrid` backend (models/lm_hybrid.py): sampling
+through llama.cpp, the fastest on CPU (benchmarks/lm_backends.py: 2.8x transformers with a shared prefill on the
+activity workload, loaded box); greedy decoding and scoring through transformers on the dequantised weights, so
+greedy outputs are the same as before. llama.cpp alone agreed with them on 31 of 48 realistic egocentric prompts
+(65%, 32 greedy tokens): not enough to hand it greedy decoding.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +13,11 @@ from ..errors import SocraticError
 from .loader import ModelSpec
 
 # Options kept from the original spec when a profile swaps its weights (how to run, not what to run).
-_KEPT = {"lm": ("device", "dtype", "batch_size", "chat"), "alm": ("device", "compute_type", "beam_size"),
-         "text_embed": ("device", "batch_size")}
+_KEPT = {"lm": ("device", "dtype", "batch_size", "chat", "n_threads"),
+         "alm": ("device", "compute_type", "beam_size"), "text_embed": ("device", "batch_size")}
 
 OFFLINE_PROFILE: dict[str, dict] = {
-    "lm": {"backend": "transformers", "packaged": "smollm2-135m-instruct"},
+    "lm": {"backend": "hybrid", "packaged": "smollm2-135m-instruct"},
     "alm": {"backend": "faster_whisper", "packaged": "whisper-base-ct2"},
     "text_embed": {"backend": "sentence_transformers", "packaged": "all-minilm-l6-v2"},
 }

@@ -1,0 +1,248 @@
+"""Local GGUF LMs in process through llama.cpp (llama-cpp-python): `backend: llama_cpp`.
+
+Weights: `packaged:` (e.g. smollm2-135m-instruct, checksum-verified), `package:`+`file:` or `path:` to a .gguf file.
+Options: `n_ctx` (default: the context the model was trained with), `n_threads` (default: the CPUs this process
+may use), `chat`, `instruct`.
+
+The n samples of a prompt share one prefill: the prompt's key/value cache is kept and each sample is decoded after
+it in turn; a prompt that starts like the previous one re-uses that prefix. Sampling draws from the same
+per-row generators as the transformers backend (seeded by seed, sample index and prompt), on llama.cpp's logits.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import random
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..errors import SocraticError
+from .base import LM, Completion, instruct_name
+from .loader import ModelSpec, backend
+from .lm_transformers import _copy, _sample, row_seed
+from .resolve import check_options, resolve_weights
+
+OPTIONS = {"chat", "instruct", "n_ctx", "n_threads", "batch_size"}
+
+
+@backend("lm", "llama_cpp")
+def load_llama_cpp_lm(spec: ModelSpec) -> "LlamaCppLM":
+    return LlamaCppLM.from_spec(spec)
+
+
+def usable_cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class LlamaCppLM(LM):
+    def __init__(self, gguf: Path, *, model_id: str, fingerprint: str, chat: bool = False,
+                 instruct: bool | None = None, n_ctx: int = 0, n_threads: int | None = None,
+                 batch_size: int = 512):
+        try:
+            import llama_cpp
+        except ImportError:
+            raise SocraticError("the llama_cpp backend needs llama-cpp-python: `pip install llama-cpp-python`",
+                                field="backend") from None
+        self._lc = llama_cpp
+        threads = int(n_threads or usable_cpus())
+        try:
+            self.llama = llama_cpp.Llama(str(gguf), n_ctx=int(n_ctx), n_batch=int(batch_size), n_threads=threads,
+                                         n_threads_batch=threads, logits_all=False, verbose=False)
+        except (ValueError, RuntimeError) as exc:
+            raise SocraticError(f"llama.cpp cannot load {gguf.name}: {exc}", field="path") from None
+        self.model_id, self.fingerprint = model_id, fingerprint
+        self.chat = bool(chat)
+        self.context_length = int(self.llama.n_ctx())
+        self.template = self.llama.metadata.get("tokenizer.chat_template") or None
+        self.instruct = bool(instruct) if instruct is not None else (
+            self.template is not None and instruct_name(model_id, gguf.name))
+        if self.chat and self.template is None:
+            raise SocraticError(f"model {model_id!r} has no chat template; set `chat: false`", field="chat")
+        self._vocab = self.llama._model.vocab
+        self._n_vocab = self.llama.n_vocab()
+        self._add_bos = bool(self.llama._model.add_bos_token())
+        self._kv: list[int] = []  # tokens whose keys/values sit in the cache, from position 0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec) -> "LlamaCppLM":
+        check_options(spec, OPTIONS)
+        o = spec.options
+        if o.get("id"):
+            raise SocraticError("the llama_cpp backend loads GGUF files: use `packaged:`, `package:`+`file:` or "
+                                "`path:` to a .gguf", field=f"models.{spec.name}.id")
+        w = resolve_weights(spec)
+        if w.path is None or not w.path.is_file() or w.path.suffix.lower() != ".gguf":
+            raise SocraticError(f"{w.path} is not a .gguf file (the llama_cpp backend needs one)",
+                                field=f"models.{spec.name}")
+        instruct = o.get("instruct")
+        return cls(w.path, model_id=w.label, fingerprint=f"llama_cpp:{w.fingerprint}", chat=bool(o.get("chat", False)),
+                   instruct=None if instruct is None else bool(instruct), n_ctx=int(o.get("n_ctx", 0)),
+                   n_threads=o.get("n_threads"), batch_size=int(o.get("batch_size", 512)))
+
+    # ---- text <-> tokens ------------------------------------------------------------------------------
+    def chat_text(self, prompt: str) -> str:
+        if self.template is None:
+            raise SocraticError(f"model {self.model_id!r} has no chat template; set `chat: false`", field="chat")
+        return render_chat(self.template, prompt, bos=self._piece(self.llama.token_bos()),
+                           eos=self._piece(self.llama.token_eos()))
+
+    def _piece(self, token: int) -> str:
+        return self.llama.detokenize([token], special=True).decode("utf-8", "replace") if token >= 0 else ""
+
+    def _tokens(self, text: str, bos: bool) -> list[int]:
+        return self.llama.tokenize(text.encode("utf-8"), add_bos=bos, special=True) if text else []
+
+    def prompt_ids(self, prompt: str, chat: bool | None = None) -> list[int]:
+        if self.use_chat(chat):
+            return self._tokens(self.chat_text(prompt), False)
+        return self._tokens(prompt, self._add_bos)
+
+    def count_tokens(self, text: str, *, chat: bool | None = None) -> int:
+        return len(self.prompt_ids(text, chat))
+
+    def encode_prompt(self, prompt: str, chat: bool | None = None) -> list[int]:
+        ids = self.prompt_ids(prompt, chat)
+        if not ids:
+            bos = self.llama.token_bos()
+            if bos < 0:
+                raise SocraticError(f"empty prompt: {self.model_id!r} has no BOS token to start from")
+            ids = [bos]
+        if len(ids) >= self.context_length:
+            raise SocraticError(f"prompt is {len(ids)} tokens; {self.model_id!r} takes at most {self.context_length}")
+        return ids
+
+    def _text(self, ids: list[int]) -> str:
+        return self.llama.detokenize(ids).decode("utf-8", "replace")
+
+    # ---- evaluation -----------------------------------------------------------------------------------
+    def _eval(self, tokens: list[int], first_out: int) -> np.ndarray:
+        """Put `tokens` in the cache (re-using the cached prefix); logits predicting after positions
+        first_out .. len(tokens)-1, one row each."""
+        keep = 0
+        limit = min(len(self._kv), len(tokens), first_out)  # positions with logits must be evaluated
+        while keep < limit and self._kv[keep] == tokens[keep]:
+            keep += 1
+        ctx, batch, step = self.llama._ctx, self.llama._batch, self.llama.n_batch
+        ctx.kv_cache_seq_rm(-1, keep, -1)
+        self._kv = self._kv[:keep]
+        rows: list[np.ndarray] = []
+        for start in range(keep, len(tokens), step):
+            part = tokens[start:start + step]
+            batch.set_batch(batch=part, n_past=start, logits_all=False)
+            flags = [start + k >= first_out for k in range(len(part))]
+            for k, f in enumerate(flags):
+                batch.batch.logits[k] = f
+            try:
+                ctx.decode(batch)
+            except RuntimeError as exc:
+                self._kv = []
+                ctx.kv_cache_clear()
+                raise SocraticError(f"llama.cpp failed on {self.model_id!r}: {exc}") from None
+            self._kv.extend(part)
+            n_out = sum(flags)
+            if n_out:
+                ptr = ctx.get_logits()
+                arr = np.ctypeslib.as_array(ctypes.cast(ptr, ctypes.POINTER(ctypes.c_float)),
+                                            shape=(n_out, self._n_vocab))
+                rows.append(arr.copy())
+        return np.concatenate(rows) if rows else np.zeros((0, self._n_vocab), np.float32)
+
+    # ---- generation -----------------------------------------------------------------------------------
+    def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 64, temperature: float = 0.0,
+                 top_p: float = 1.0, n: int = 1, stop: Sequence[str] = (), seed: int | None = None,
+                 logprobs: bool = False, chat: bool | None = None) -> list[list[Completion]]:
+        if n < 1 or temperature < 0 or not 0 < top_p <= 1 or max_new_tokens < 0:
+            raise SocraticError(f"bad decoding settings: n={n}, temperature={temperature}, top_p={top_p}, "
+                                f"max_new_tokens={max_new_tokens}")
+        stop = [s for s in ([stop] if isinstance(stop, str) else stop) if s]
+        prompts = list(prompts)
+        encoded = [self.encode_prompt(p, chat) for p in prompts]
+        greedy = temperature == 0
+        if seed is None:
+            seed = random.randrange(1 << 62)
+        out: list[list[Completion]] = []
+        with self._lock, torch.inference_mode():
+            for p, ids in zip(prompts, encoded):
+                budget = min(max_new_tokens, self.context_length - len(ids))
+                first = torch.from_numpy(self._eval(ids, len(ids) - 1)[-1])
+                row: list[Completion] = []
+                for j in range(1 if greedy else n):
+                    gen = None if greedy else torch.Generator().manual_seed(row_seed(seed, j, p))
+                    row.append(self._sample_one(ids, first, budget, temperature, top_p, gen, stop))
+                out.append([_copy(row[0]) for _ in range(n)] if greedy else row)
+        return out
+
+    def _sample_one(self, prompt_ids, first_logits, budget, temperature, top_p, gen, stop) -> Completion:
+        ids: list[int] = []
+        lps: list[float] = []
+        logits = first_logits
+        for step in range(budget):
+            if step:
+                logits = torch.from_numpy(self._eval(prompt_ids + ids, len(prompt_ids) + len(ids) - 1)[-1])
+            t = int(logits.argmax()) if gen is None else int(_sample(logits[None], temperature, top_p, [gen])[0])
+            if self._lc.llama_vocab_is_eog(self._vocab, t):
+                break
+            ids.append(t)
+            lps.append(float(logits.log_softmax(-1)[t]))
+            if stop and any(s in self._text(ids) for s in stop):
+                break
+        return self._completion(ids, lps, stop)
+
+    def _completion(self, ids: list[int], lps: list[float], stop: Sequence[str]) -> Completion:
+        text = self._text(ids)
+        cut = min((text.find(s) for s in stop if s in text), default=-1)
+        if cut >= 0:
+            text = text[:cut]
+            keep = 0  # tokens that end at or before the stop string starts
+            while keep < len(ids) and len(self._text(ids[:keep + 1])) <= cut:
+                keep += 1
+            ids, lps = ids[:keep], lps[:keep]
+        return Completion(text=text, token_logprobs=list(lps), tokens=[self._text([t]) for t in ids])
+
+    # ---- scoring --------------------------------------------------------------------------------------
+    def score(self, prompts: Sequence[str], continuations: Sequence[str], *, chat: bool | None = None
+              ) -> list[list[float]]:
+        """Log-probs of each continuation's tokens (prompt and continuation tokenised separately)."""
+        if len(prompts) != len(continuations):
+            raise SocraticError(f"score: {len(prompts)} prompts but {len(continuations)} continuations")
+        result: list[list[float]] = []
+        with self._lock:
+            for p, c in zip(prompts, continuations):
+                ids, cont = self.encode_prompt(p, chat), self._tokens(c, False)
+                if not cont:
+                    result.append([])
+                    continue
+                if len(ids) + len(cont) > self.context_length:
+                    raise SocraticError(f"prompt and continuation are {len(ids) + len(cont)} tokens; "
+                                        f"{self.model_id!r} takes at most {self.context_length}")
+                logits = torch.from_numpy(self._eval(ids + cont[:-1], len(ids) - 1))
+                logp = logits.log_softmax(-1)
+                result.append(logp.gather(1, torch.tensor(cont)[:, None])[:, 0].tolist())
+        return result
+
+
+def render_chat(template: str, prompt: str, *, bos: str = "", eos: str = "") -> str:
+    """One user message in a GGUF's Jinja chat template, with the generation prompt (rendered as transformers
+    renders chat templates: sandboxed, trim_blocks, lstrip_blocks)."""
+    from jinja2.exceptions import TemplateError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    def fail(message):
+        raise TemplateError(message)
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    env.globals["raise_exception"] = fail
+    try:
+        return env.from_string(template).render(messages=[{"role": "user", "content": prompt}],
+                                                add_generation_prompt=True, bos_token=bos, eos_token=eos)
+    except TemplateError as exc:
+        raise SocraticError(f"the model's chat template failed: {exc}", field="chat") from None
