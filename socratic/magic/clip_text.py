@@ -287,13 +287,15 @@ class PrefixTextEncoder:
         dev = self.device
         tok_t, pos_t = upload(tok_arr, dev), upload(pos_arr, dev)
         mask_t, out_t = upload(mask, dev)[:, None], upload(out_arr, dev)
-        x, new_k, new_v = self._run(tok_t, pos_t, mask_t)
-        sel = x.gather(1, out_t[:, :, None].expand(-1, -1, x.shape[-1]))
+        sel, new_k, new_v = self._run(tok_t, pos_t, mask_t, out_t)
         emb = tw.project(sel)
         self._trie = _Trie(nodes, parents, toks, branch, new_k, new_v)
         return F.normalize(emb.float(), dim=-1)
 
-    def _run(self, tok: torch.Tensor, pos: torch.Tensor, mask: torch.Tensor):
+    def _run(self, tok: torch.Tensor, pos: torch.Tensor, mask: torch.Tensor, out: torch.Tensor):
+        """The tower over the step's nodes; returns the last layer's output at the `out` nodes (B, k, W) and
+        every layer's new keys/values. The last layer needs only keys/values of the other nodes, so its query,
+        attention output and MLP run on the `out` nodes alone."""
         tw = self.tower
         dt = tw.cast_dtype
         x = tw.token_embedding(tok).to(dt) + tw.positional_embedding.to(dt)[pos]
@@ -301,16 +303,28 @@ class PrefixTextEncoder:
         H = tw.heads
         hd = W // H
         new_k, new_v = [], []
+        last = len(tw.blocks) - 1
         for li, blk in enumerate(tw.blocks):
             attn = blk.attn
-            qkv = F.linear(blk.ln_1(x), attn.in_proj_weight, attn.in_proj_bias)
-            q, kk, vv = qkv.view(B, N, 3, H, hd).permute(2, 0, 3, 1, 4)
+            h = blk.ln_1(x)
+            if li < last:
+                qkv = F.linear(h, attn.in_proj_weight, attn.in_proj_bias)
+                q, kk, vv = qkv.view(B, N, 3, H, hd).permute(2, 0, 3, 1, 4)
+                m = mask
+            else:
+                kv = F.linear(h, attn.in_proj_weight[W:], attn.in_proj_bias[W:])
+                kk, vv = kv.view(B, N, 2, H, hd).permute(2, 0, 3, 1, 4)
+                idx = out[:, :, None].expand(-1, -1, W)
+                x = x.gather(1, idx)
+                q = F.linear(h.gather(1, idx), attn.in_proj_weight[:W], attn.in_proj_bias[:W])
+                q = q.view(B, -1, H, hd).transpose(1, 2)
+                m = mask.gather(2, out[:, None, :, None].expand(-1, 1, -1, mask.shape[-1]))
             new_k.append(kk), new_v.append(vv)
             if self.kc is not None:
                 kk = torch.cat([self.kc[li], kk], dim=2)
                 vv = torch.cat([self.vc[li], vv], dim=2)
-            o = F.scaled_dot_product_attention(q, kk, vv, attn_mask=mask)
-            o = attn.out_proj(o.transpose(1, 2).reshape(B, N, W))
+            o = F.scaled_dot_product_attention(q, kk, vv, attn_mask=m)
+            o = attn.out_proj(o.transpose(1, 2).reshape(B, -1, W))
             x = x + blk.ls_1(o)
             x = x + blk.ls_2(blk.mlp(blk.ln_2(x)))
         return x, new_k, new_v
