@@ -1,5 +1,10 @@
 """An LM behind any OpenAI-compatible HTTP API (OpenAI, vLLM, llama.cpp's server, ...).
 
+Chat: `generate(chat=True)` sends the prompt as one user message to /chat/completions, `chat=False` sends it raw
+to /completions; `chat=None` follows the spec's `chat:` option, or else `mode:` (chat or completions, the default).
+`context_length:` tells the model's context (None when unset); count_tokens() has no tokenizer here and estimates
+conservatively: characters / 3 rounded up, plus 16 for the chat wrapping.
+
 Known server quirk: llama-cpp-python (0.3.36 measured) shifts echo=True log-probs by one token for models whose
 tokenizer adds no BOS token (SmolLM2 is one), so score() is wrong there; serve such models with
 `--kv_overrides tokenizer.ggml.add_bos_token=bool:true` (tests/support/llama_server.py does).
@@ -18,13 +23,13 @@ from typing import Any, Callable, Sequence
 from urllib.parse import urlparse
 
 from ..errors import SocraticError
-from .base import LM, Completion
+from .base import LM, Completion, instruct_name
 from .loader import ModelSpec, backend
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _LOOPBACK_KEY = "sk-no-key-required"  # llama.cpp / vLLM on loopback accept any key
 _OPTIONS = {"base_url", "model", "id", "api_key_env", "mode", "timeout", "max_retries", "concurrency",
-            "retry_base_delay", "retry_max_delay", "score_max_tokens"}
+            "retry_base_delay", "retry_max_delay", "score_max_tokens", "chat", "instruct", "context_length"}
 
 
 def is_loopback(base_url: str) -> bool:
@@ -69,8 +74,18 @@ class OpenAILM(LM):
         self.score_max_tokens = int(opts.get("score_max_tokens", 1))
         if self.score_max_tokens not in (0, 1):
             raise SocraticError("score_max_tokens must be 0 or 1", field=f"{where}.score_max_tokens")
+        self.chat = bool(opts.get("chat", self.mode == "chat"))
+        instruct = opts.get("instruct")
+        self.instruct = bool(instruct) if instruct is not None else (self.chat or instruct_name(self.model))
+        ctx = opts.get("context_length")
+        if ctx is not None and (isinstance(ctx, bool) or not isinstance(ctx, int) or ctx < 1):
+            raise SocraticError(f"context_length must be a positive integer, got {ctx!r}",
+                                field=f"{where}.context_length")
+        self.context_length = ctx
         self.model_id = self.model
         self.fingerprint = f"openai:{self.base_url}|{self.model}|{self.mode}"
+        if self.chat != (self.mode == "chat"):
+            self.fingerprint += f"|chat={self.chat}"
         self._client = None
         self._client_lock = threading.Lock()
 
@@ -155,11 +170,11 @@ class OpenAILM(LM):
 
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 64, temperature: float = 0.0,
                  top_p: float = 1.0, n: int = 1, stop: Sequence[str] = (), seed: int | None = None,
-                 logprobs: bool = False) -> list[list[Completion]]:
+                 logprobs: bool = False, chat: bool | None = None) -> list[list[Completion]]:
         if isinstance(stop, str):
             stop = [stop]
         stop = list(stop)
-        one = self._chat_one if self.mode == "chat" else self._complete_one
+        one = self._chat_one if self.use_chat(chat) else self._complete_one
 
         def run(prompt: str) -> list[Completion]:
             out: list[Completion] = []
@@ -223,10 +238,11 @@ class OpenAILM(LM):
             out.append(Completion(text, [float(c.logprob) for c in content[:k]], tokens[:k]))
         return out
 
-    def score(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[list[float]]:
+    def score(self, prompts: Sequence[str], continuations: Sequence[str], *, chat: bool | None = None
+              ) -> list[list[float]]:
         if len(prompts) != len(continuations):
             raise SocraticError(f"score: {len(prompts)} prompts but {len(continuations)} continuations")
-        if self.mode == "chat":
+        if self.use_chat(chat):
             raise self._fail("score() needs the completions endpoint with echo; chat mode cannot score text")
         return self._map(lambda pc: self._score_one(*pc), list(zip(prompts, continuations)))
 

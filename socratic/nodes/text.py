@@ -59,22 +59,40 @@ def prompt(*, template: Prompt, sep: str = ", ", **fields: Any) -> str:
     return fill(template, fields, sep=sep)
 
 
-@node("lm_generate", outputs={"texts": list[str], "text": str}, batched=True)
+def _chat_ok(chat: Any) -> bool:
+    return isinstance(chat, bool) or chat == "auto"
+
+
+def _check_generate(params: dict[str, Any], ports: set[str]) -> list[str]:
+    chat = params.get("chat", "auto")
+    return [] if _chat_ok(chat) else [f"chat must be auto, true or false, got {chat!r}"]
+
+
+def use_chat(chat: Any, lm: LM) -> bool:
+    """The `chat` param resolved: "auto" wraps the prompt in the chat template iff the LM is instruction-tuned."""
+    if not _chat_ok(chat):
+        raise SocraticError(f"chat must be auto, true or false, got {chat!r}", field="chat")
+    return lm.instruct if chat == "auto" else chat
+
+
+@node("lm_generate", outputs={"texts": list[str], "text": str}, batched=True, check=_check_generate)
 def lm_generate(prompt: str, *, lm: LM, n: int = 1, temperature: float = 0.0, top_p: float = 1.0,
                 max_new_tokens: int = 64, stop: list[str] | None = None, strip: bool = True,
-                chat: str | bool = "auto", ctx: Context) -> dict[str, list[Any]]:
+                chat: bool | str = "auto", ctx: Context) -> dict[str, list[Any]]:
     """n completions per prompt (temperature 0 = greedy); `text` is the first one.
 
-    `chat`: `auto` (default) sends the prompt through the model's chat template exactly when the model is
-    instruction-tuned (`lm.instruct`); true / false force it. Prompts written as instructions (summaries,
-    questions) want that; few-shot completion prompts (the captioning notebook's, PICa's) say `chat: false`."""
+    `chat`: "auto" (default) sends the prompt as one user message in the LM's chat template (with the generation
+    prompt) when the LM is instruction-tuned (`lm.instruct`: the spec's `instruct:`, else a chat template and a
+    name saying instruct/chat/-it), and raw otherwise; true or false force it. Use false for prompts written as
+    text to continue (captioning, few-shot Q&A).
+    """
     if n < 1:
         raise SocraticError(f"n must be ≥ 1, got {n}", field="n")
     for i, p in enumerate(prompt):
         if not isinstance(p, str) or not p.strip():
             raise SocraticError(f"prompt {i} is empty", field="prompt")
     outs = lm.generate(list(prompt), max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, n=n,
-                       stop=list(stop or []), seed=ctx.node_seed(), chat=chat_flag(chat, lm))
+                       stop=list(stop or []), seed=ctx.node_seed(), chat=use_chat(chat, lm))
     texts = [[c.text.strip() if strip else c.text for c in row] for row in outs]
     empty = sum(not any(t.strip() for t in row) for row in texts)
     if empty:  # kept (downstream nodes decide), but said: a tiny LM often stops at once
