@@ -6,7 +6,7 @@
    "end to end" includes starting the actors (each imports socratic, hence torch); "steady" counts only the
    last 3/4 of the items, timed at the moment the driver writes each record, so start-up cancels out.
 2. Per-item overhead Ray adds, from a no-op pipeline: steady seconds per item with Ray (one item per call) minus
-   the same figure locally. Both modes write the same JSONL, but here without the per-record fsync (several ms on
+   the same figure locally. Both modes write the same JSONL, but here without fsync (several ms on
    a busy disk, and as noisy), which would swamp the figure. With calls queued ahead (the default) the driver's
    writes overlap the workers' runs, so the bare round trip is also measured with no queue-ahead.
 The node types live in this script (`__main__`), so they also exercise shipping node types by value.
@@ -24,7 +24,7 @@ from pathlib import Path
 import ray
 
 from socratic import Pipeline, node, ray_engine
-from socratic.dataset import JsonlWriter
+from socratic.datasets.output import OwnedOutput
 
 
 @node("rb_spin", outputs={"n": int}, cacheable=False)
@@ -47,7 +47,7 @@ def one_node(node_type: str, **params) -> Pipeline:
 
 
 WRITES: list[float] = []
-_write = JsonlWriter.write
+_write = OwnedOutput.write
 
 
 def _timed_write(self, record):
@@ -55,7 +55,7 @@ def _timed_write(self, record):
     WRITES.append(time.perf_counter())
 
 
-JsonlWriter.write = _timed_write  # both engines write through it, in the driver
+OwnedOutput.write = _timed_write  # both engines write through it, in the driver
 
 
 def timed(p: Pipeline, n: int, tmp: Path, **opts) -> tuple[float, float]:
@@ -65,7 +65,7 @@ def timed(p: Pipeline, n: int, tmp: Path, **opts) -> tuple[float, float]:
     t = time.perf_counter()
     counts = p.run_dataset(rows, tmp / f"{time.perf_counter_ns()}.jsonl", cache=False, **opts)
     elapsed = time.perf_counter() - t
-    assert counts == {"done": n, "skipped": 0, "failed": 0}, counts
+    assert counts == {"done": n, "skipped": 0, "failed": 0, "retried": 0}, counts
     q = n // 4
     return elapsed, (WRITES[-1] - WRITES[q - 1]) / (n - q)
 
