@@ -258,3 +258,31 @@ def test_lazily_opened_image_is_safe_for_parallel_branches(tmp_path):
     for _ in range(5):
         out = p.run(image=Image.open(path), cache_dir=tmp_path).outputs  # not loaded yet: PIL reads lazily
         assert set(out.values()) == {64 * 48 * 3}
+
+
+def test_run_batch_calls_batched_nodes_once_and_equals_single_runs(tmp_path):
+    from socratic.runner import run_batch
+
+    p = _simple()
+    texts = ["a bb", "ccc", "dd ee ff"]
+    CALLS.clear()
+    results = run_batch(p, [{"text": t} for t in texts], cache=False)
+    assert CALLS["batches"] == [6]  # the mapped batched node: every word of every item in one call
+    assert CALLS["t_upper"] == 3  # a plain node: once per item
+    for t, res in zip(texts, results):
+        single = p.run(text=t, cache=False)
+        assert res.outputs == single.outputs
+        assert [r.node for r in res.trace.records] == [r.node for r in single.trace.records]
+        assert res.trace.records[2].items == len(t.split())
+
+
+def test_run_batch_item_errors_stay_with_their_item(tmp_path):
+    from socratic.runner import run_batch
+
+    p = Pipeline().add_input("text", "text").add_input("k", "integer", default=0)
+    p.add_node("s", "t_split", inputs={"text": "inputs.text"})
+    p.add_output("first", "s.words[0]")
+    res = run_batch(p, [{"text": "a b"}, {"text": ""}, {"text": "c", "k": "x"}, {"text": "d"}], cache=False)
+    assert res[0].outputs["first"] == "a" and res[3].outputs["first"] == "d"
+    assert isinstance(res[1], SocraticError) and "index 0 out of range" in str(res[1])
+    assert isinstance(res[2], SocraticError) and "expected a number" in str(res[2])
