@@ -143,3 +143,25 @@ def test_peak_memory_does_not_grow_with_the_video(tmp_path):
     twenty = _peak_rss(minutes_video(tmp_path / "twenty.mp4", 20).path)
     assert twenty["entries"] > five["entries"]
     assert twenty["rss_kb"] < 1.3 * five["rss_kb"], (five, twenty)
+
+
+def test_summary_fits_an_openai_compatible_server_by_its_spec_context(llama_server):
+    """A log longer than the server's 2048-token context is summarised in windows; no request overflows."""
+    from socratic.models.lm_openai import OpenAILM
+    from support.llama_server import SERVER_MODEL_ALIAS
+
+    lm = OpenAILM(model=SERVER_MODEL_ALIAS, base_url=llama_server, timeout=300, max_retries=0, context_length=2048)
+    log = [{"t": 30.0 * i, "place": "kitchen" if i % 2 else "garden", "objects": ["mug", "kettle", "spoon"],
+            "activity": "making tea" if i % 2 else "watering plants",
+            "heard": f"This is moment {i}; I keep talking about the plants and the tea."} for i in range(70)]
+    prompts = {k: (REPO / f"prompts/{f}").read_text() for k, f in (
+        ("template", "egocentric_summary.txt"), ("window_template", "egocentric_window_summary.txt"),
+        ("merge_template", "egocentric_merge_summary.txt"))}
+    whole = prompts["template"].replace("{lines}", "\n".join(f"[{i}] {e}" for i, e in enumerate(log)))
+    assert lm.count_tokens(whole) > 2048  # one prompt would overflow the server
+    ctx = Context(node="summary")
+    out = hierarchical_summary(log, lm=lm, max_new_tokens=48, ctx=ctx, **prompts)
+    level1 = [w for w in out["windows"] if w["level"] == 1]
+    assert len(level1) >= 2 and sum(w["entries"] for w in level1) == len(log)
+    assert level1[0]["start"] == 0.0 and level1[-1]["end"] == 30.0 * 69
+    assert out["levels"] >= 2 and isinstance(out["summary"], str)
