@@ -114,7 +114,7 @@ class DatasetExecutor:
         finally:
             if bar is not None:
                 bar.close()
-        latest = output.latest if output else {rec[self.job.id_key]: rec for rec in self.records}
+        latest = output.latest if output else {str(rec[self.job.id_key]): rec for rec in self.records}
         counts["failed"] = sum(1 for r in rows if "error" in latest.get(r.id, {}))
         return counts
 
