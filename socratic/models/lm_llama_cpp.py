@@ -5,7 +5,7 @@ Options: `n_ctx` (default: the context the model was trained with), `n_threads` 
 may use), `chat`, `instruct`.
 
 The n samples of a prompt share one prefill: the prompt's key/value cache is kept and each sample is decoded after
-it in turn; a prompt that starts like the previous one re-uses that prefix. Sampling draws from the same
+it in turn. Sampling draws from the same
 per-row generators as the transformers backend (seeded by seed, sample index and prompt), on llama.cpp's logits.
 """
 
@@ -70,6 +70,7 @@ class LlamaCppLM(LM):
         self._n_vocab = self.llama.n_vocab()
         self._add_bos = bool(self.llama._model.add_bos_token())
         self._kv: list[int] = []  # tokens whose keys/values sit in the cache, from position 0
+        self._memo: tuple | None = None  # (prompt key, logits) of the last prefill
         self._lock = threading.Lock()
 
     @classmethod
@@ -124,36 +125,52 @@ class LlamaCppLM(LM):
         return self.llama.detokenize(ids).decode("utf-8", "replace")
 
     # ---- evaluation -----------------------------------------------------------------------------------
-    def _eval(self, tokens: list[int], first_out: int) -> np.ndarray:
-        """Put `tokens` in the cache (re-using the cached prefix); logits predicting after positions
-        first_out .. len(tokens)-1, one row each."""
+    # A prompt is always evaluated from position 0 in the same chunks: re-using another prompt's cached prefix
+    # changes how tokens are batched, which moves log-probs by ~0.01-0.1 and would make outputs depend on the
+    # previous call. Samples of one prompt re-use its cache, and each decoded token is evaluated alone.
+    def _truncate(self, keep: int) -> None:
+        self.llama._ctx.kv_cache_seq_rm(-1, keep, -1)
+        del self._kv[keep:]
+
+    def _prefill(self, tokens: list[int], first_out: int) -> np.ndarray:
+        """Logits after positions first_out .. len(tokens)-1, with `tokens` (only) in the cache."""
+        key = (tuple(tokens), first_out)
+        if self._memo is not None and self._memo[0] == key and self._kv[:len(tokens)] == tokens:
+            self._truncate(len(tokens))
+            return self._memo[1]
+        self._truncate(0)
+        logits = self._decode(tokens, 0, first_out)
+        self._memo = (key, logits)
+        return logits
+
+    def _next_logits(self, seq: list[int]) -> np.ndarray:
+        """Logits after the last token of `seq`, whose other tokens were decoded before (up to one differs)."""
         keep = 0
-        limit = min(len(self._kv), len(tokens), first_out)  # positions with logits must be evaluated
-        while keep < limit and self._kv[keep] == tokens[keep]:
+        limit = min(len(self._kv), len(seq) - 1)
+        while keep < limit and self._kv[keep] == seq[keep]:
             keep += 1
+        self._truncate(keep)
+        return self._decode(seq, keep, len(seq) - 1)[-1]
+
+    def _decode(self, tokens: list[int], start: int, first_out: int) -> np.ndarray:
         ctx, batch, step = self.llama._ctx, self.llama._batch, self.llama.n_batch
-        ctx.kv_cache_seq_rm(-1, keep, -1)
-        self._kv = self._kv[:keep]
         rows: list[np.ndarray] = []
-        for start in range(keep, len(tokens), step):
-            part = tokens[start:start + step]
-            batch.set_batch(batch=part, n_past=start, logits_all=False)
-            flags = [start + k >= first_out for k in range(len(part))]
+        for at in range(start, len(tokens), step):
+            part = tokens[at:at + step]
+            batch.set_batch(batch=part, n_past=at, logits_all=False)
+            flags = [at + k >= first_out for k in range(len(part))]
             for k, f in enumerate(flags):
                 batch.batch.logits[k] = f
             try:
                 ctx.decode(batch)
             except RuntimeError as exc:
-                self._kv = []
-                ctx.kv_cache_clear()
+                self._truncate(0)
+                self._memo = None
                 raise SocraticError(f"llama.cpp failed on {self.model_id!r}: {exc}") from None
             self._kv.extend(part)
-            n_out = sum(flags)
-            if n_out:
-                ptr = ctx.get_logits()
-                arr = np.ctypeslib.as_array(ctypes.cast(ptr, ctypes.POINTER(ctypes.c_float)),
-                                            shape=(n_out, self._n_vocab))
-                rows.append(arr.copy())
+            if any(flags):
+                ptr = ctypes.cast(ctx.get_logits(), ctypes.POINTER(ctypes.c_float))
+                rows.append(np.ctypeslib.as_array(ptr, shape=(sum(flags), self._n_vocab)).copy())
         return np.concatenate(rows) if rows else np.zeros((0, self._n_vocab), np.float32)
 
     # ---- generation -----------------------------------------------------------------------------------
@@ -173,7 +190,7 @@ class LlamaCppLM(LM):
         with self._lock, torch.inference_mode():
             for p, ids in zip(prompts, encoded):
                 budget = min(max_new_tokens, self.context_length - len(ids))
-                first = torch.from_numpy(self._eval(ids, len(ids) - 1)[-1])
+                first = torch.from_numpy(self._prefill(ids, len(ids) - 1)[-1])
                 row: list[Completion] = []
                 for j in range(1 if greedy else n):
                     gen = None if greedy else torch.Generator().manual_seed(row_seed(seed, j, p))
@@ -187,7 +204,7 @@ class LlamaCppLM(LM):
         logits = first_logits
         for step in range(budget):
             if step:
-                logits = torch.from_numpy(self._eval(prompt_ids + ids, len(prompt_ids) + len(ids) - 1)[-1])
+                logits = torch.from_numpy(self._next_logits(prompt_ids + ids))
             t = int(logits.argmax()) if gen is None else int(_sample(logits[None], temperature, top_p, [gen])[0])
             if self._lc.llama_vocab_is_eog(self._vocab, t):
                 break
@@ -224,7 +241,7 @@ class LlamaCppLM(LM):
                 if len(ids) + len(cont) > self.context_length:
                     raise SocraticError(f"prompt and continuation are {len(ids) + len(cont)} tokens; "
                                         f"{self.model_id!r} takes at most {self.context_length}")
-                logits = torch.from_numpy(self._eval(ids + cont[:-1], len(ids) - 1))
+                logits = torch.from_numpy(self._prefill(ids + cont[:-1], len(ids) - 1))
                 logp = logits.log_softmax(-1)
                 result.append(logp.gather(1, torch.tensor(cont)[:, None])[:, 0].tolist())
         return result
