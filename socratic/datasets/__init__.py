@@ -1,5 +1,5 @@
 """Dataset runs: rows (rows.py, checks.py), an owned output (output.py), what runs per item (job.py), and the
-executor (executor.py) that local mode and Ray (socratic/ray_engine.py) share."""
+executor (executor.py) with two engines: local.py and socratic/ray_engine.py."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import SocraticError
-from .executor import DatasetExecutor, LocalExecutor, summary_line  # noqa: F401
+from .executor import DatasetExecutor, summary_line  # noqa: F401
 from .job import PipelineJob
+from .local import LocalExecutor
 from .output import latest_records  # noqa: F401
 
 EXECUTOR_OPTIONS = ("batch_size", "skip_failed", "resume_anyway", "restart")

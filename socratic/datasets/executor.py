@@ -118,10 +118,3 @@ class DatasetExecutor:
         counts["failed"] = sum(1 for r in rows if "error" in latest.get(r.id, {}))
         return counts
 
-
-class LocalExecutor(DatasetExecutor):
-    """Batches one after another in this process."""
-
-    def execute(self, batches: list[list[Row]], emit: Emit) -> None:
-        for batch in batches:
-            emit(self.records_for(batch))

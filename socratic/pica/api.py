@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any, Hashable, Iterable, Sequence
 
-from ..datasets.executor import LocalExecutor
+from ..datasets.local import LocalExecutor
 from ..datasets.job import pipeline_digest, result_options
 from ..datasets.output import latest_records
 from ..datasets.rows import Row, check_unique, read_rows
