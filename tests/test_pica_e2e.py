@@ -118,7 +118,7 @@ def expected_prompts(kb: Path, qid: int) -> list[tuple[list[int], str]]:
     mem = build_memory(kb / "train.jsonl", vlm)  # the stored copy (same content hash)
     qm, im = np.asarray(mem.question_features), np.asarray(mem.image_features)
     scores = [float(qm[j] @ qv + im[j] @ iv) for j in range(len(TRAIN))]
-    ranked = sorted(range(len(TRAIN)), key=lambda j: (-scores[j], j))[:N_SHOT * M]
+    ranked = sorted(range(len(TRAIN)), key=lambda j: (-scores[j], -j))[:N_SHOT * M]  # exact ties: later row first
     out = []
     for r in range(M):
         rows = ranked[r * N_SHOT:(r + 1) * N_SHOT]
@@ -149,7 +149,7 @@ def test_answers_prompts_and_scores(kb, reference_run):
         # a candidate's score is the sum of its tokens' log-probs given its prompt
         for prompt, c in zip(rec["prompts"], cands):
             if c["text"]:
-                assert sum(lm.score([prompt], [c["text"]])[0]) == pytest.approx(c["score"], abs=2e-3)
+                assert sum(lm.score([prompt], [c["scored"]])[0]) == pytest.approx(c["score"], abs=2e-3)
         for got, (rows, want) in zip(rec["prompts"], expected_prompts(kb, rec["question_id"])):
             if 11 in rows:
                 continue  # the empty-answer example is replaced by a random one (checked in test_pica.py)
