@@ -155,7 +155,6 @@ class VQAResult:
     per_question_type: dict[str, float]
     per_question: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-
     scorer: str = "current"
     missing: list[str] = field(default_factory=list)
 
