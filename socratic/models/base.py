@@ -89,13 +89,26 @@ class LM(Model):
 _INSTRUCT_NAME = re.compile(r"instruct|chat|(?<![a-z0-9])it(?![a-z0-9])", re.IGNORECASE)
 
 
-CHARS_PER_TOKEN = 3  # BPE tokenizers average about 4 characters per English token; 3 over-counts
-CHAT_OVERHEAD_TOKENS = 16  # role markers and the generation prompt of common chat templates
+CHAT_OVERHEAD_TOKENS = 48  # role markers, generation prompt, and a default system prompt (SmolLM2: 30)
+
+
+_PIECES = re.compile(r"[A-Za-z]+|\s+|.", re.DOTALL)
 
 
 def estimate_tokens(text: str, *, chat: bool = False) -> int:
-    """A conservative token count without a tokenizer: characters / 3 rounded up (+16 for a chat wrapping)."""
-    return -(-len(text) // CHARS_PER_TOKEN) + (CHAT_OVERHEAD_TOKENS if chat else 0)
+    """A token count without a tokenizer, meant to over-count: a word of letters takes len/3 tokens rounded up
+    (English averages ~4 characters a token), every digit, punctuation mark and non-ASCII byte one (tokenizers
+    often split these: SmolLM2 splits every digit), a run of whitespace other than one space one; +48 for a chat
+    wrapping."""
+    n = 0
+    for piece in _PIECES.findall(text):
+        if piece[0].isascii() and piece[0].isalpha():
+            n += -(-len(piece) // 3)
+        elif piece[0].isspace():
+            n += piece != " "
+        else:
+            n += len(piece.encode("utf-8"))
+    return n + (CHAT_OVERHEAD_TOKENS if chat else 0)
 
 
 def instruct_name(*names: str | None) -> bool:

@@ -2,8 +2,9 @@
 
 Chat: `generate(chat=True)` sends the prompt as one user message to /chat/completions, `chat=False` sends it raw
 to /completions; `chat=None` follows the spec's `chat:` option, or else `mode:` (chat or completions, the default).
-`context_length:` tells the model's context (None when unset); count_tokens() has no tokenizer here and estimates
-conservatively: characters / 3 rounded up, plus 16 for the chat wrapping.
+`context_length:` tells the model's context (None when unset); count_tokens() has no tokenizer here and
+over-estimates (base.estimate_tokens: digits, punctuation and non-ASCII bytes one each, other characters / 3, +48
+for the chat wrapping, whose template may add a default system prompt).
 
 Known server quirk: llama-cpp-python (0.3.36 measured) shifts echo=True log-probs by one token for models whose
 tokenizer adds no BOS token (SmolLM2 is one), so score() is wrong there; serve such models with
