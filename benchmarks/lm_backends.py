@@ -62,7 +62,7 @@ def main() -> None:
         return run
 
     contenders = {"transformers sequential": tf_as(1, False), "transformers batched": tf_as(8, False),
-                  "transformers shared-prefill": tf_as(10, True), "llama.cpp": lambda p, kw: lc.generate(p, **kw)}
+                  "transformers shared-prefill": tf_as(8, True), "llama.cpp": lambda p, kw: lc.generate(p, **kw)}
     workloads = {"activity": (acts, act_kw), "summary": ([summ], sum_kw)}
     best: dict[tuple[str, str], float] = {}
     outs: dict[tuple[str, str], list] = {}

@@ -215,7 +215,7 @@ class TransformersLM(LM):
         # rows of one batch: (prompt, sample) pairs, or whole prompts whose n samples share a prefill
         rows = [(i, j) for i in range(len(prompts)) for j in range(1 if shared else per_prompt)]
         rows.sort(key=lambda r: -len(encoded[r[0]]))  # similar lengths share a batch: less padding
-        step = max(1, self.batch_size // per_prompt) if shared else self.batch_size
+        step = -(-self.batch_size // per_prompt) if shared else self.batch_size  # about batch_size rows
         done: dict[tuple[int, int], Completion] = {}
         with self._lock, torch.inference_mode():
             for b in range(0, len(rows), step):
