@@ -335,3 +335,33 @@ def test_killed_mid_batch_resumes_without_loss_or_recomputation(tmp_path):
     assert sorted(ids, key=int) == [str(i) for i in range(12)]  # none lost, no duplicate line
     second = {t[1:] for f in log.iterdir() if not f.name.endswith(f".{proc.pid}") for t in f.read_text().split("\n")}
     assert second == {str(i) for i in range(12)} - first  # finished items never ran again
+
+
+def test_real_models_give_the_same_records_batched_as_one_at_a_time(tmp_path):
+    from socratic.media.sample import sample_images
+
+    stills = list(sample_images().values())
+    rows = []
+    for i in range(6):
+        stills[i % 4].rotate(40 * i).resize((64, 64)).save(tmp_path / f"{i}.png")
+        rows.append({"id": str(i), "image": f"{i}.png"})
+    data = _rows(tmp_path / "d.jsonl", rows)
+    p = Pipeline("clip_lm").add_input("image", "image")
+    p.models["clip"] = {"family": "vlm", "backend": "open_clip", "random_init": True, "config": {
+        "embed_dim": 64, "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2}}}
+    p.models["lm"] = {"family": "lm", "backend": "transformers", "packaged": "smollm2-135m-instruct"}
+    p.add_node("labels", "clip_classify", params={"vlm": "clip", "vocab": ["cat", "cup", "rocket", "person", "sky"],
+                                                 "top_k": 2}, inputs={"image": "inputs.image"})
+    p.add_node("objects", "join", inputs={"items": "labels.labels"})
+    p.add_node("q", "prompt", params={"template": "Objects: {objects}. Caption:"}, inputs={"objects": "objects.text"})
+    p.add_node("cap", "lm_generate", params={"lm": "lm", "max_new_tokens": 5}, inputs={"prompt": "q.text"})
+    p.add_output("caption", "cap.text").add_output("labels", "labels.labels")
+    one = p.run_dataset(data, tmp_path / "one.jsonl", batch_size=1, cache=False)
+    from socratic.models.loader import _POOL
+
+    for model in _POOL.values():  # CLIP must encode the images again, batched this time
+        getattr(model, "_image_memo", {}).clear()
+    many = p.run_dataset(data, tmp_path / "many.jsonl", batch_size=4, cache=False)
+    assert one == many == {"done": 6, "skipped": 0, "failed": 0, "retried": 0}
+    assert latest_records(tmp_path / "one.jsonl") == latest_records(tmp_path / "many.jsonl")
