@@ -189,3 +189,9 @@ def test_bad_input_one_line(files, tmp_path):
     code, out = cli("okvqa", "export", "--questions", files / "OpenEnded_mscoco_val2014_questions.json",
                     "--predictions", pred, "--out", tmp_path / "r.json")
     assert code == 2 and "p.jsonl:2: invalid JSON" in out and not (tmp_path / "r.json").exists()
+
+
+def test_malformed_official_file_is_one_line(files, tmp_path):
+    (tmp_path / "q.json").write_text(json.dumps({"questions": [{"image_id": 11, "question": "no id?"}]}))
+    code, out = cli("okvqa", "questions", "--questions", tmp_path / "q.json", "--out", tmp_path / "v.jsonl")
+    assert code == 2 and "q.json: questions[0]: missing 'question_id'" in out and len(out.strip().splitlines()) == 1

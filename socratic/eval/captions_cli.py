@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import typer
@@ -27,6 +28,12 @@ def captions_cmd(
     except SocraticError as exc:
         typer.echo(f"error: {exc.format()}", err=True)
         raise typer.Exit(2) from None
+    except Exception as exc:  # a failing Java tool and the like: still one line
+        if os.environ.get("SOCRATIC_DEBUG"):
+            raise
+        msg = " ".join(str(exc).split())
+        typer.echo(f"error: {type(exc).__name__}: {msg} (SOCRATIC_DEBUG=1 shows the traceback)", err=True)
+        raise typer.Exit(1) from None
     for w in res.warnings:
         typer.echo(f"warning: {w}", err=True)
     for n in res.notes:

@@ -35,6 +35,14 @@ def _load(path: str | Path, key: str) -> list[dict]:
     return data[key]
 
 
+def _fields(rec: Any, keys: tuple[str, ...], where: str, path: str | Path) -> tuple:
+    """The named fields of one entry of an official file, or a one-line error naming the entry."""
+    if not isinstance(rec, dict) or any(k not in rec for k in keys):
+        missing = [k for k in keys if not isinstance(rec, dict) or k not in rec]
+        raise SocraticError(f"{where}: missing {', '.join(repr(k) for k in missing)}", file=str(path))
+    return tuple(rec[k] for k in keys)
+
+
 def _new_file(out: str | Path) -> Path:
     """An output path the program may write: never a file that is already there."""
     out = Path(out)
@@ -123,12 +131,19 @@ def okvqa_rows(questions: str | Path, annotations: str | Path, coco_captions: st
                tags: dict | None = None) -> list[dict]:
     """One row per training question: image_id, question, answers (annotator order; the first is the
     example answer), every COCO caption of the image as is (one is drawn per use), optional tags."""
-    qs = {q["question_id"]: q for q in _load(questions, "questions")}
+    qs = {}
+    for k, q in enumerate(_load(questions, "questions")):
+        qs[_fields(q, ("question_id", "question"), f"questions[{k}]", questions)[0]] = q
     caps: dict[int, list[str]] = defaultdict(list)
-    for c in _load(coco_captions, "annotations"):
-        caps[c["image_id"]].append(c["caption"])  # as is: the reference did not strip (methods.md §2)
+    for k, c in enumerate(_load(coco_captions, "annotations")):
+        img, cap = _fields(c, ("image_id", "caption"), f"annotations[{k}]", coco_captions)
+        caps[img].append(cap)  # as is: the reference did not strip (methods.md §2)
     rows = []
-    for a in _load(annotations, "annotations"):
+    for k, a in enumerate(_load(annotations, "annotations")):
+        _, answers = _fields(a, ("question_id", "answers"), f"annotations[{k}]", annotations)
+        if not isinstance(answers, list) or not all(isinstance(x, dict) and "answer" in x for x in answers):
+            raise SocraticError(f"annotations[{k}]: 'answers' must be a list of {{'answer': ...}}",
+                                file=str(annotations))
         q = qs.get(a["question_id"])
         if q is None:
             raise SocraticError(f"annotation for question {a['question_id']} has no question", file=str(questions))
@@ -236,6 +251,8 @@ def okvqa_questions(questions: str | Path, image_dir: str | Path, out: str | Pat
     """The questions to answer as a dataset (PICa.answer_many / `socratic okvqa answer`); optional captions
     and tags per image id (e.g. VinVL's) become `caption` / `tags` columns."""
     qs = _load(questions, "questions")
+    for k, q in enumerate(qs):
+        _fields(q, ("question_id", "image_id", "question"), f"questions[{k}]", questions)
     if captions is not None:
         missing = sorted({q["image_id"] for q in qs if q["image_id"] not in captions})
         if missing:
@@ -261,6 +278,8 @@ def export_results(questions: str | Path, predictions: str | Path, out: str | Pa
     from ..eval.vqa import read_predictions
 
     qs = _load(questions, "questions")
+    for k, q in enumerate(qs):
+        _fields(q, ("question_id",), f"questions[{k}]", questions)
     preds, warnings = read_predictions(predictions)
     known = {str(q["question_id"]) for q in qs}
     results, empty = [], []

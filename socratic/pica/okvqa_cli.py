@@ -28,11 +28,19 @@ def _one_line(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
         except SocraticError as exc:
             if os.environ.get("SOCRATIC_DEBUG"):
                 raise
             typer.echo(f"error: {exc.format()}", err=True)
             raise typer.Exit(2) from None
+        except Exception as exc:  # malformed official files and the like: still one line
+            if os.environ.get("SOCRATIC_DEBUG"):
+                raise
+            msg = " ".join(str(exc).split())
+            typer.echo(f"error: {type(exc).__name__}: {msg} (SOCRATIC_DEBUG=1 shows the traceback)", err=True)
+            raise typer.Exit(1) from None
 
     return wrapper
 
