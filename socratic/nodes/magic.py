@@ -15,7 +15,8 @@ from ..types import Image
 
 
 def _raw(obj: Any, field: str, need: str) -> tuple[Any, Any]:
-    """The backend's torch model and tokenizer."""
+    """The backend's torch model and tokenizer (a hybrid LM's transformers half)."""
+    obj = getattr(obj, "exact", obj)
     model, tokenizer = getattr(obj, "model", None), getattr(obj, "tokenizer", None)
     if not isinstance(model, torch.nn.Module) or tokenizer is None:
         raise SocraticError(f"MAGiC needs {need}; got {type(obj).__name__} {getattr(obj, 'model_id', '')!r}",
