@@ -175,6 +175,9 @@ def test_cli_prints_and_writes_per_question(tmp_path):
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert [(x["question_id"], x["normalised"]) for x in rows] == [("1", "dog"), ("2", "2"), ("3", "blue")]
     r = CliRunner().invoke(eval_app, ["vqa", "--annotations", str(a), "--questions", str(q),
+                                      "--predictions", str(p), "--per-question", str(out)])
+    assert r.exit_code == 2 and "exists" in r.output and len(out.read_text().splitlines()) == 3
+    r = CliRunner().invoke(eval_app, ["vqa", "--annotations", str(a), "--questions", str(q),
                                       "--predictions", str(p)])
     assert r.exit_code == 0, r.output
     assert "Overall accuracy: 30.00  (scorer: current)" in r.output

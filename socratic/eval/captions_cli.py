@@ -24,6 +24,8 @@ def captions_cmd(
     from .captions import evaluate_files
 
     try:
+        if out is not None and out.exists():
+            raise SocraticError("exists; choose a new name (existing files are never overwritten)", file=str(out))
         res = evaluate_files(references, predictions, allow_missing=allow_missing, output=output, spice=spice)
     except SocraticError as exc:
         typer.echo(f"error: {exc.format()}", err=True)

@@ -33,6 +33,9 @@ def vqa(
     from .vqa import evaluate_files
 
     try:
+        if per_question is not None and per_question.exists():
+            raise SocraticError("exists; choose a new name (existing files are never overwritten)",
+                                file=str(per_question))
         res = evaluate_files(annotations, questions, predictions, allow_missing=allow_missing, scorer=scorer)
     except SocraticError as exc:
         typer.echo(f"error: {exc}", err=True)
