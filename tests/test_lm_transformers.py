@@ -173,6 +173,20 @@ def test_tiny_top_p_is_greedy(lm):
     assert [c[0].text for c in greedy] == [c[0].text for c in nucleus]
 
 
+def test_nucleus_top_k_shortcut_equals_full_sort():
+    from socratic.models.lm_transformers import nucleus
+
+    def full(probs, top_p):
+        sp, si = probs.sort(-1, descending=True)
+        return torch.zeros_like(probs).scatter(-1, si, sp * ((sp.cumsum(-1) - sp) < top_p))
+
+    g = torch.Generator().manual_seed(0)
+    for scale in (0.5, 3.0, 12.0):  # flat (falls back to the sort) to peaked (the top k hold top_p)
+        probs = (torch.randn(6, 5000, generator=g) * scale).softmax(-1)
+        for top_p in (1e-6, 0.5, 0.9, 0.95):
+            assert torch.equal(nucleus(probs, top_p, k=64), full(probs, top_p))
+
+
 def test_stop_cuts_text_and_tokens(lm):
     prompt = PROMPTS[0]
     ref, ref_lp = manual_greedy(lm, prompt, 12)

@@ -4,8 +4,8 @@ Weights: `packaged:` (e.g. smollm2-135m-instruct, checksum-verified), `package:`
 Options: `n_ctx` (default: the context the model was trained with), `n_threads` (default: the CPUs this process
 may use), `chat`, `instruct`.
 
-The n samples of a prompt share one prefill: the prompt's key/value cache is kept and each sample is decoded after
-it in turn. Sampling draws from the same
+The n samples of a prompt share one prefill: the prompt's keys/values are shared by n sequences of one unified
+cache (no copy), and the n samples are decoded together, one batch of n tokens a step. Sampling draws from the same
 per-row generators as the transformers backend (seeded by seed, sample index and prompt), on llama.cpp's logits.
 """
 
@@ -28,6 +28,7 @@ from .lm_transformers import _copy, _sample, row_seed
 from .resolve import check_options, resolve_weights
 
 OPTIONS = {"chat", "instruct", "n_ctx", "n_threads", "batch_size"}
+MAX_SEQUENCES = 16  # samples decoded together
 
 
 @backend("lm", "llama_cpp")
@@ -52,15 +53,24 @@ class LlamaCppLM(LM):
             raise SocraticError("the llama_cpp backend needs llama-cpp-python: `pip install llama-cpp-python`",
                                 field="backend") from None
         self._lc = llama_cpp
+        from llama_cpp import _internals
+
         threads = int(n_threads or usable_cpus())
-        try:
-            self.llama = llama_cpp.Llama(str(gguf), n_ctx=int(n_ctx), n_batch=int(batch_size), n_threads=threads,
+        try:  # the Llama object gives weights, tokenizer and metadata; its own context stays tiny
+            self.llama = llama_cpp.Llama(str(gguf), n_ctx=32, n_batch=32, n_threads=threads,
                                          n_threads_batch=threads, logits_all=False, verbose=False)
+            params = type(self.llama.context_params).from_buffer_copy(self.llama.context_params)
+            params.n_ctx = int(n_ctx) or self.llama._model.n_ctx_train()
+            params.n_batch = params.n_ubatch = max(MAX_SEQUENCES, min(params.n_ctx, int(batch_size)))
+            params.n_seq_max, params.kv_unified = MAX_SEQUENCES, True
+            self._ctx = _internals.LlamaContext(model=self.llama._model, params=params, verbose=False)
+            self._batch = _internals.LlamaBatch(n_tokens=params.n_batch, embd=0, n_seq_max=1, verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise SocraticError(f"llama.cpp cannot load {gguf.name}: {exc}", field="path") from None
+        self._n_batch = int(params.n_batch)
         self.model_id, self.fingerprint = model_id, fingerprint
         self.chat = bool(chat)
-        self.context_length = int(self.llama.n_ctx())
+        self.context_length = int(self._ctx.n_ctx())
         self.template = self.llama.metadata.get("tokenizer.chat_template") or None
         self.instruct = bool(instruct) if instruct is not None else (
             self.template is not None and instruct_name(model_id, gguf.name))
@@ -127,51 +137,46 @@ class LlamaCppLM(LM):
     # ---- evaluation -----------------------------------------------------------------------------------
     # A prompt is always evaluated from position 0 in the same chunks: re-using another prompt's cached prefix
     # changes how tokens are batched, which moves log-probs by ~0.01-0.1 and would make outputs depend on the
-    # previous call. Samples of one prompt re-use its cache, and each decoded token is evaluated alone.
+    # previous call. Sequence 0 holds the last prompt; samples 1.. share its cells and are dropped after.
     def _truncate(self, keep: int) -> None:
-        self.llama._ctx.kv_cache_seq_rm(-1, keep, -1)
+        self._ctx.kv_cache_seq_rm(0, keep, -1)
         del self._kv[keep:]
 
     def _prefill(self, tokens: list[int], first_out: int) -> np.ndarray:
-        """Logits after positions first_out .. len(tokens)-1, with `tokens` (only) in the cache."""
+        """Logits after positions first_out .. len(tokens)-1, with `tokens` (only) in sequence 0."""
         key = (tuple(tokens), first_out)
         if self._memo is not None and self._memo[0] == key and self._kv[:len(tokens)] == tokens:
             self._truncate(len(tokens))
             return self._memo[1]
         self._truncate(0)
-        logits = self._decode(tokens, 0, first_out)
+        logits = self._decode([(t, i, 0, i >= first_out) for i, t in enumerate(tokens)])
+        self._kv = list(tokens)
         self._memo = (key, logits)
         return logits
 
-    def _next_logits(self, seq: list[int]) -> np.ndarray:
-        """Logits after the last token of `seq`, whose other tokens were decoded before (up to one differs)."""
-        keep = 0
-        limit = min(len(self._kv), len(seq) - 1)
-        while keep < limit and self._kv[keep] == seq[keep]:
-            keep += 1
-        self._truncate(keep)
-        return self._decode(seq, keep, len(seq) - 1)[-1]
-
-    def _decode(self, tokens: list[int], start: int, first_out: int) -> np.ndarray:
-        ctx, batch, step = self.llama._ctx, self.llama._batch, self.llama.n_batch
+    def _decode(self, entries: list[tuple[int, int, int, bool]]) -> np.ndarray:
+        """Evaluate (token, position, sequence, wants logits) entries in batches; the wanted logits, in order."""
         rows: list[np.ndarray] = []
-        for at in range(start, len(tokens), step):
-            part = tokens[at:at + step]
-            batch.set_batch(batch=part, n_past=at, logits_all=False)
-            flags = [at + k >= first_out for k in range(len(part))]
-            for k, f in enumerate(flags):
-                batch.batch.logits[k] = f
+        b = self._batch.batch
+        for at in range(0, len(entries), self._n_batch):
+            part = entries[at:at + self._n_batch]
+            b.n_tokens = len(part)
+            for k, (tok, pos, seq, out) in enumerate(part):
+                b.token[k], b.pos[k], b.seq_id[k][0], b.n_seq_id[k], b.logits[k] = tok, pos, seq, 1, out
             try:
-                ctx.decode(batch)
+                self._ctx.decode(self._batch)
             except RuntimeError as exc:
-                self._truncate(0)
-                self._memo = None
+                self._reset()
                 raise SocraticError(f"llama.cpp failed on {self.model_id!r}: {exc}") from None
-            self._kv.extend(part)
-            if any(flags):
-                ptr = ctypes.cast(ctx.get_logits(), ctypes.POINTER(ctypes.c_float))
-                rows.append(np.ctypeslib.as_array(ptr, shape=(sum(flags), self._n_vocab)).copy())
+            n_out = sum(e[3] for e in part)
+            if n_out:
+                ptr = ctypes.cast(self._ctx.get_logits(), ctypes.POINTER(ctypes.c_float))
+                rows.append(np.ctypeslib.as_array(ptr, shape=(n_out, self._n_vocab)).copy())
         return np.concatenate(rows) if rows else np.zeros((0, self._n_vocab), np.float32)
+
+    def _reset(self) -> None:
+        self._ctx.kv_cache_clear()
+        self._kv, self._memo = [], None
 
     # ---- generation -----------------------------------------------------------------------------------
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 64, temperature: float = 0.0,
@@ -191,28 +196,50 @@ class LlamaCppLM(LM):
             for p, ids in zip(prompts, encoded):
                 budget = min(max_new_tokens, self.context_length - len(ids))
                 first = torch.from_numpy(self._prefill(ids, len(ids) - 1)[-1])
+                if greedy:
+                    (c,) = self._decode_group(len(ids), first, budget, temperature, top_p, [None], stop)
+                    out.append([_copy(c) for _ in range(n)])
+                    continue
+                gens = [torch.Generator().manual_seed(row_seed(seed, j, p)) for j in range(n)]
+                # samples decoded together, as many as the sequences and the free cache cells allow
+                group = max(1, min(MAX_SEQUENCES, (self.context_length - len(ids)) // max(1, budget)))
                 row: list[Completion] = []
-                for j in range(1 if greedy else n):
-                    gen = None if greedy else torch.Generator().manual_seed(row_seed(seed, j, p))
-                    row.append(self._sample_one(ids, first, budget, temperature, top_p, gen, stop))
-                out.append([_copy(row[0]) for _ in range(n)] if greedy else row)
+                for g in range(0, n, group):
+                    row += self._decode_group(len(ids), first, budget, temperature, top_p, gens[g:g + group], stop)
+                out.append(row)
         return out
 
-    def _sample_one(self, prompt_ids, first_logits, budget, temperature, top_p, gen, stop) -> Completion:
-        ids: list[int] = []
-        lps: list[float] = []
-        logits = first_logits
-        for step in range(budget):
-            if step:
-                logits = torch.from_numpy(self._next_logits(prompt_ids + ids))
-            t = int(logits.argmax()) if gen is None else int(_sample(logits[None], temperature, top_p, [gen])[0])
-            if self._lc.llama_vocab_is_eog(self._vocab, t):
-                break
-            ids.append(t)
-            lps.append(float(logits.log_softmax(-1)[t]))
-            if stop and any(s in self._text(ids) for s in stop):
-                break
-        return self._completion(ids, lps, stop)
+    def _decode_group(self, plen, first_logits, budget, temperature, top_p, gens, stop) -> list[Completion]:
+        """One completion per generator (None: greedy), decoded side by side in sequences 0..len(gens)-1 after
+        the prompt's `plen` tokens in sequence 0."""
+        m = len(gens)
+        for j in range(1, m):
+            self._ctx.kv_cache_seq_cp(0, j, 0, plen)
+        ids: list[list[int]] = [[] for _ in range(m)]
+        lps: list[list[float]] = [[] for _ in range(m)]
+        logits = {j: first_logits for j in range(m)}
+        try:
+            for step in range(budget):
+                entries = []
+                for j, row in logits.items():
+                    g = gens[j]
+                    t = int(row.argmax()) if g is None else int(_sample(row[None], temperature, top_p, [g])[0])
+                    if self._lc.llama_vocab_is_eog(self._vocab, t):
+                        continue
+                    ids[j].append(t)
+                    lps[j].append(float(row.log_softmax(-1)[t]))
+                    if stop and any(s in self._text(ids[j]) for s in stop):
+                        continue
+                    entries.append((t, plen + step, j, True))
+                if not entries or step == budget - 1:
+                    break
+                new = torch.from_numpy(self._decode(entries))
+                logits = {e[2]: new[k] for k, e in enumerate(entries)}
+        finally:
+            for j in range(1, m):
+                self._ctx.kv_cache_seq_rm(j, 0, -1)
+            self._truncate(plen)
+        return [self._completion(i, lp, stop) for i, lp in zip(ids, lps)]
 
     def _completion(self, ids: list[int], lps: list[float], stop: Sequence[str]) -> Completion:
         text = self._text(ids)

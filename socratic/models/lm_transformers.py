@@ -316,10 +316,19 @@ class TransformersLM(LM):
 def _sample(logits: torch.Tensor, temperature: float, top_p: float, gens) -> torch.Tensor:
     probs = (logits / temperature).softmax(-1)
     if top_p < 1:
-        sp, si = probs.sort(-1, descending=True)
-        sp = sp * ((sp.cumsum(-1) - sp) < top_p)  # smallest prefix with mass >= top_p; first always kept
-        probs = torch.zeros_like(probs).scatter(-1, si, sp)
+        probs = nucleus(probs, top_p)
     return torch.cat([torch.multinomial(probs[r], 1, generator=g) for r, g in enumerate(gens)])
+
+
+def nucleus(probs: torch.Tensor, top_p: float, k: int = 1024) -> torch.Tensor:
+    """`probs` with all but the smallest prefix (by probability) of mass >= top_p zeroed; the first token always
+    kept. The top k are tried first: when they hold top_p, the prefix lies within them (a full sort of a 50k
+    vocabulary costs more than the decoding step of a small model)."""
+    sp, si = probs.topk(min(k, probs.shape[-1]), dim=-1)
+    if not bool((sp.sum(-1) >= top_p).all()):
+        sp, si = probs.sort(-1, descending=True)
+    sp = sp * ((sp.cumsum(-1) - sp) < top_p)
+    return torch.zeros_like(probs).scatter(-1, si, sp)
 
 
 def _has_stop(text: str, stop: Sequence[str]) -> bool:
