@@ -91,6 +91,9 @@ def main() -> None:
         ("summary", "transformers batched")]
     lc_total = best[("activity", "llama.cpp")] + best[("summary", "llama.cpp")]
     shared = best[("activity", "transformers batched")] / best[("activity", "transformers shared-prefill")]
+    hybrid = best[("activity", "llama.cpp")] + best[("summary", "transformers batched")]
+    print(f"  offline profile (hybrid: sampling on llama.cpp, greedy on transformers), from the figures above: "
+          f"{hybrid:.2f} s vs {tf_best:.2f} s best transformers, {lc_total:.2f} s llama.cpp")
     print(f"llama_cpp_vs_transformers={tf_best / lc_total:.2f} shared_prefill_vs_batched={shared:.2f}")
 
 

@@ -1,12 +1,13 @@
 """`backend: hybrid`: one GGUF, greedy decoding and scoring through transformers, sampling through llama.cpp.
 
-Why (benchmarks/lm_backends.py, packaged SmolLM2-135M-Instruct on a 2-core CPU): llama.cpp samples the
-activity workload (many prompts x 5 samples x 16 tokens) 2.8x faster than transformers with a shared prefill, but
-its quantised arithmetic changes greedy outputs: on 48 realistic egocentric prompts (activity, summary, Q&A; chat
-and raw; 32 greedy tokens) 31 of 48 (65%) came out identical, the others parted after 0-24 tokens. Greedy outputs
-are what users compare and cache, so they stay on transformers (the dequantised weights, as before), which also
-prefilled a 2k-token summary prompt faster. Sampled completions come from llama.cpp, drawn with the same per-row
-seeds as transformers (reproducible for a fixed seed, close to but not always equal to transformers' samples).
+Why (benchmarks/lm_backends.py, packaged SmolLM2-135M-Instruct, 2-core CPU, 1 thread, loaded box): llama.cpp
+samples the activity workload (8 prompts x 5 samples x 16 tokens) 1.17x faster than transformers with a shared
+prefill (2.8x under heavier load), but prefills a 2k-token summary prompt 1.5x slower, and its quantised arithmetic
+changes greedy outputs: on 48 realistic egocentric prompts (activity, summary, Q&A; chat and raw; 32 greedy tokens)
+31 (65%) came out identical, the others parted after 0-24 tokens. Greedy outputs are what users compare and cache,
+so they stay on transformers (the dequantised weights, as before). Sampled completions come from llama.cpp, drawn
+with the same per-row seeds as transformers (reproducible for a fixed seed, close to transformers' samples but not
+always equal).
 
 On a CUDA device every call goes to transformers (llama-cpp-python is a CPU build here).
 Options: those of both backends (`device`, `dtype`, `batch_size`, `shared_prefill`; `n_ctx`, `n_threads`) and

@@ -5,7 +5,8 @@ Options: `n_ctx` (default: the context the model was trained with), `n_threads` 
 may use), `chat`, `instruct`.
 
 The n samples of a prompt share one prefill: the prompt's keys/values are shared by n sequences of one unified
-cache (no copy), and the n samples are decoded together, one batch of n tokens a step. Sampling draws from the same
+cache (no copy), and the n samples are decoded together, one batch of n tokens a step (so a sample is reproducible
+for a fixed prompt, seed and n: the batch's width changes llama.cpp's rounding). Sampling draws from the same
 per-row generators as the transformers backend (seeded by seed, sample index and prompt), on llama.cpp's logits.
 """
 

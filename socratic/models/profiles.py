@@ -1,10 +1,10 @@
 """Profiles: whole-family swaps of model specs, e.g. `--profile offline` runs any pipeline on packaged weights.
 
 The offline LM is the packaged SmolLM2-135M-Instruct GGUF on the `hybrid` backend (models/lm_hybrid.py): sampling
-through llama.cpp, the fastest on CPU (benchmarks/lm_backends.py: 2.8x transformers with a shared prefill on the
-activity workload, loaded box); greedy decoding and scoring through transformers on the dequantised weights, so
-greedy outputs are the same as before. llama.cpp alone agreed with them on 31 of 48 realistic egocentric prompts
-(65%, 32 greedy tokens): not enough to hand it greedy decoding.
+through llama.cpp, the faster there (benchmarks/lm_backends.py: 1.17x transformers with a shared prefill on the
+activity workload, 2.8x under heavier load); greedy decoding and scoring through transformers on the dequantised
+weights, faster on long prompts and with the same greedy outputs as before. llama.cpp alone agreed with them on 31
+of 48 realistic egocentric prompts (65%, 32 greedy tokens): not enough to hand it greedy decoding.
 """
 
 from __future__ import annotations
