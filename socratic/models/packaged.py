@@ -107,7 +107,8 @@ _MINI_FILES = ("modules.json", "config.json", "config_sentence_transformers.json
 
 CATALOG: dict[str, PackagedModel] = {
     "smollm2-135m-instruct": PackagedModel(
-        "smollm2-135m-instruct", "SmolLM2-135M-Instruct, GGUF Q4_1 (transformers dequantises it)", file=_SMOL),
+        "smollm2-135m-instruct", "SmolLM2-135M-Instruct, GGUF Q4_1 (llama.cpp runs it; transformers dequantises it)",
+        file=_SMOL),
     "whisper-base-ct2": PackagedModel(
         "whisper-base-ct2", "Whisper base in CTranslate2 format (faster-whisper)",
         parts=(PackagedFile(_WB1, "1.0.0", _WD1 + "model.bin.part1"),
