@@ -296,3 +296,18 @@ def test_write_items_finds_videos_and_never_overwrites(tmp_path):
     with pytest.raises(SocraticError, match="already exists"):
         write_items(ann, vids, tmp_path / "items.jsonl")
     assert (tmp_path / "items.jsonl").read_bytes() == before
+
+
+def test_cli_bad_gallery_is_one_line(tmp_path, run_cli):
+    from socratic.media.sample import build_sample_video
+
+    video = build_sample_video(tmp_path / "video0.mp4", [(Image.new("RGB", (64, 48), (200, 30, 30)), None, 1.0)],
+                               fps=5, size=(64, 48), audio=False)
+    bad = tmp_path / "test_videodatainfo.json"
+    bad.write_text('{"videos": 3}')
+    proc = run_cli("run", "pipelines/video_text_retrieval.yaml", "--input", f"video={video}", "--input",
+                   f"gallery={bad}", "--profile", "offline", "--random-vlm", "--no-progress",
+                   env={"HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"error: {bad}: node 'captions'") and "videodatainfo shape" in line
