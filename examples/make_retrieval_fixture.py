@@ -102,7 +102,8 @@ def build_fixture(out_dir: str | Path, clips=CLIPS, *, seconds: float = 4.0, siz
         build_sample_video(out / "videos" / f"{vid}.mp4", [(still(clip.still), clip.narration, seconds)],
                            fps=fps, size=size, audio=clip.audio)
         videos.append({"video_id": vid, "split": "test", "id": i, "category": 0})
-        sentences += [{"video_id": vid, "caption": c, "sen_id": len(sentences) + k} for k, c in enumerate(clip.captions)]
+        sentences += [{"video_id": vid, "caption": c, "sen_id": len(sentences) + k}
+                      for k, c in enumerate(clip.captions)]
         items.append({"id": vid, "video": f"videos/{vid}.mp4", "gallery": "test_videodatainfo.json"})
     (out / "test_videodatainfo.json").write_text(json.dumps({"videos": videos, "sentences": sentences}, indent=1))
     (out / "items.jsonl").write_text("".join(json.dumps(it) + "\n" for it in items))

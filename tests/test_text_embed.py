@@ -5,7 +5,6 @@ import hashlib
 import os
 import subprocess
 import sys
-from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 

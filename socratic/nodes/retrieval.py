@@ -1,15 +1,13 @@
 """Video-to-text retrieval nodes (methods.md §1c), each usable alone; wired in pipelines/video_text_retrieval.yaml.
 
 One pipeline item is one video. The model nodes are batched: a dataset run (`--batch-size`) hands them every
-video of a batch in one call (one CLIP pass over all frames, one LM call for all summaries, one embedding pass). Gallery caption embeddings come from the
-models' vocabulary cache: encoded once per process and kept on disk across runs.
+video of a batch in one call (one CLIP pass over all frames, one LM call for all summaries, one embedding pass).
+Gallery caption embeddings come from the models' vocabulary cache: encoded once per process, kept on disk.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
 import torch
 
 from ..context import Context
