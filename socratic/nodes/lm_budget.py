@@ -11,15 +11,6 @@ FALLBACK_CONTEXT = 4096  # assumed (with a warning) when a backend cannot tell i
 MARGIN = 8  # tokens kept free: joins between lines may tokenise differently from the lines alone
 
 
-def chat_flag(chat: str | bool, lm: LM) -> bool:
-    """`auto`: the chat template applies exactly when the model is instruction-tuned."""
-    if chat == "auto":
-        return bool(lm.instruct)
-    if isinstance(chat, bool):
-        return chat
-    raise SocraticError(f"chat must be auto, true or false, got {chat!r}", field="chat")
-
-
 def context_of(lm: LM, cap: int | None, warn: Callable[[str], None]) -> int:
     """The context to plan for: the model's, lowered to `cap` when given."""
     size = lm.context_length

@@ -20,8 +20,8 @@ from ..models.base import LM, VLM, TextEmbedder
 from ..node import node
 from ..types import Image, Prompt
 from .egocentric import format_line, grounded, parse_entities
-from .lm_budget import budget, chat_flag, context_of, shorten
-from .text import fill
+from .lm_budget import budget, context_of, shorten
+from .text import fill, use_chat
 
 def scene_text(entry: dict[str, Any]) -> str:
     objects = ", ".join(entry.get("objects") or [])
@@ -63,7 +63,7 @@ def log_evidence(question: str, log: list[Any], frames: list[Image | KeyFrame], 
     ranked = sorted((i for i in range(len(log)) if float(best[i]) >= min_score), key=lambda i: -float(best[i]))
     chosen = {i: ("speech" if speech[i] >= scene[i] else "scene", float(best[i])) for i in ranked[:top_k]}
 
-    entities = _entities(question, lm, entity_template, chat_flag(chat, lm), ctx)
+    entities = _entities(question, lm, entity_template, use_chat(chat, lm), ctx)
     if entities and len(frames) >= 3:
         cos = (vlm.encode_images(frames) @ vlm.encode_texts([clip_template.format(e) for e in entities]).T)
         score = cos.max(dim=1).values.float().cpu()
@@ -86,8 +86,8 @@ def answer_from_evidence(question: str, evidence: list[Any], *, lm: LM, template
     When the evidence does not fit the context, the lowest-scoring lines are left out, with a warning."""
     if not evidence:
         return {"answer": no_evidence, "evidence": []}
-    use_chat = chat_flag(chat, lm)
-    room = budget(lm, lm.count_tokens(fill(template, {"lines": "", "question": question}), chat=use_chat),
+    chat = use_chat(chat, lm)
+    room = budget(lm, lm.count_tokens(fill(template, {"lines": "", "question": question}), chat=chat),
                   context_of(lm, context_length, ctx.warn), max_new_tokens)
     kept = list(evidence)
     while len(kept) > 1 and lm.count_tokens("\n".join(e["line"] for e in kept), chat=False) > room:
@@ -102,7 +102,7 @@ def answer_from_evidence(question: str, evidence: list[Any], *, lm: LM, template
                  f"to fit lm '{lm.model_id}''s context")
     prompt = fill(template, {"lines": "\n".join(e["line"] for e in kept), "question": question})
     out = lm.generate([prompt], max_new_tokens=max_new_tokens, temperature=0.0, stop=["\n"], seed=ctx.node_seed(),
-                      chat=use_chat)[0][0].text
+                      chat=chat)[0][0].text
     answer = " ".join(out.split())
     if not answer:
         ctx.warn(f"answer_from_evidence: lm '{lm.model_id}' gave an empty answer")

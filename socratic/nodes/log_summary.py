@@ -17,8 +17,8 @@ from ..models.base import LM
 from ..node import node
 from ..types import Prompt
 from .egocentric import format_line
-from .lm_budget import budget, chat_flag, context_of, pack, shorten
-from .text import fill
+from .lm_budget import budget, context_of, pack, shorten
+from .text import fill, use_chat
 
 
 def _span(entries: list[dict[str, Any]]) -> tuple[float, float]:
@@ -81,7 +81,7 @@ def hierarchical_summary(log: list[Any], *, lm: LM, template: Prompt, window_tem
     truncated, with a warning."""
     if not log:
         raise SocraticError("the log is empty: nothing to summarise", field="log")
-    s = _Summariser(lm, context_of(lm, context_length, ctx.warn), chat_flag(chat, lm), max_new_tokens,
+    s = _Summariser(lm, context_of(lm, context_length, ctx.warn), use_chat(chat, lm), max_new_tokens,
                     list(stop or []), ctx)
     lines = [format_line(e) for e in log]
     items = [{"start": float(e["t"]), "end": float(e.get("last", e["t"])), "line": line}

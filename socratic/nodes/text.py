@@ -10,7 +10,6 @@ from ..errors import SocraticError
 from ..models.base import LM
 from ..node import node
 from ..types import Prompt
-from .lm_budget import chat_flag
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(\|a)?\}")
 _AN_EXCEPTIONS = ("uni", "use", "usu", "ure", "eu", "one", "once")  # vowel letter, consonant sound: "a"
