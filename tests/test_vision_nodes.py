@@ -210,7 +210,7 @@ def test_recipe_follows_the_reference():
     assert n["places"]["params"] == {"vlm": "clip", "vocab": "places365", "template": "Photo of a {}.", "top_k": 3}
     assert n["objects"]["params"] == {"vlm": "clip", "vocab": "objects", "template": "Photo of a {}.", "top_k": 10}
     assert n["people"]["type"] == "clip_people"
-    assert n["captions"]["params"] == {"lm": "lm", "n": 10, "temperature": 0.9, "max_new_tokens": 64}
+    assert n["captions"]["params"] == {"lm": "lm", "n": 10, "temperature": 0.9, "max_new_tokens": 64, "chat": False}
     assert n["rerank"]["inputs"] == {"image": "inputs.image", "texts": "captions.texts"}
     assert recipe["outputs"]["caption"] == "rerank.best"
     # The prompt node gets exactly the template's placeholders.
