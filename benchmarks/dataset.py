@@ -69,7 +69,7 @@ def clear_image_memos() -> None:
 
 
 def outputs(out: Path) -> dict:
-    from socratic.datasets import latest_records
+    from socratic.engine.datasets.output import latest_records
 
     return {k: r.get("outputs", r.get("error")) for k, r in latest_records(out).items()}
 

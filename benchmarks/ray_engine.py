@@ -24,7 +24,7 @@ from pathlib import Path
 import ray
 
 from socratic import Pipeline, node, ray_engine
-from socratic.datasets.output import OwnedOutput
+from socratic.engine.datasets.output import OwnedOutput
 
 
 @node("rb_spin", outputs={"n": int}, cacheable=False)

@@ -53,8 +53,8 @@ def method_speed(n_videos: int, batch_size: int, repeats: int, root: Path, lm_ba
     from make_retrieval_fixture import CLIPS, build_fixture
 
     from socratic.models.loader import _POOL
-    from socratic.pipeline import Pipeline
-    from socratic.runner import run_batch
+    from socratic.engine.pipeline import Pipeline
+    from socratic.engine.runner import run_batch
 
     fix = build_fixture(root / "fixture", CLIPS[:n_videos])
     p = Pipeline.from_yaml(REPO / "pipelines" / "video_text_retrieval.yaml")
@@ -98,7 +98,7 @@ def gallery_speed(n_videos: int, root: Path) -> float:
     from socratic.models.loader import ModelSpec, load_model
     from socratic.models.vlm_open_clip import STAND_IN_CONFIG
     from socratic.nodes.vision import vocab_embeddings
-    from socratic.retrieval.scoring import flatten_sets
+    from socratic.socratic_models.retrieval_scoring import flatten_sets
 
     os.environ["SOCRATIC_CACHE"] = str(root / "cache")  # an empty embedding cache
     clip = load_model(ModelSpec.from_dict("clip", {"family": "vlm", "backend": "open_clip", "config": STAND_IN_CONFIG,

@@ -3,7 +3,7 @@
 from .context import Context
 from .errors import SocraticError, ValidationError
 from .node import node
-from .pipeline import Pipeline
+from .engine.pipeline import Pipeline
 
 __all__ = ["Context", "Pipeline", "SocraticError", "ValidationError", "node"]
 __version__ = "0.1.0"

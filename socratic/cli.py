@@ -68,7 +68,7 @@ def _check_utf8(**args: Any) -> None:
 
 
 def _load(pipeline: Path):
-    from .pipeline import Pipeline
+    from .engine.pipeline import Pipeline
 
     return Pipeline.from_yaml(pipeline)
 
@@ -108,7 +108,7 @@ def run(
     opts = {"profile": profile, "random_vlm": random_vlm, "random_atm": random_atm, "cache": not no_cache,
             "seed": seed}
     if dataset is not None:
-        from .datasets import summary_line
+        from .engine.datasets.executor import summary_line
 
         if out is None:
             raise SocraticError("dataset mode needs --out FILE.jsonl", field="--out")
@@ -149,7 +149,7 @@ def validate(pipeline: Path = typer.Argument(..., help="Pipeline YAML file.")):
 def graph(pipeline: Path = typer.Argument(...),
           format: str = typer.Option("mermaid", "--format", "-f", help="mermaid or dot")):
     """Print the pipeline's DAG as Mermaid or DOT."""
-    from .graphviz import to_dot, to_mermaid
+    from .engine.graph import to_dot, to_mermaid
 
     p = _load(pipeline)
     p.validate()

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
 from importlib.metadata import entry_points
 
 from .node import NodeType
 
+# Generic nodes, then each method's own.
+BUILTIN_NODE_MODULES = ("socratic.nodes", "socratic.socratic_models.egocentric", "socratic.socratic_models.log_summary",
+                        "socratic.socratic_models.log_qa", "socratic.socratic_models.retrieval", "socratic.pica.nodes",
+                        "socratic.magic.nodes")
 _NODE_TYPES: dict[str, NodeType] = {}
 _loaded = False
 
@@ -21,7 +26,8 @@ def _load() -> None:
     if _loaded:
         return
     _loaded = True
-    from . import nodes  # noqa: F401  (registers the built-ins)
+    for module in BUILTIN_NODE_MODULES:
+        importlib.import_module(module)  # registers its node types
 
     for ep in entry_points(group="socratic.nodes"):
         ep.load()  # an installed package's module that registers its node types

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from socratic import Pipeline, SocraticError, node
-from socratic.datasets import latest_records
-from socratic.datasets.output import header_path
+from socratic.engine.datasets.output import latest_records
+from socratic.engine.datasets.output import header_path
 
 import test_engine  # noqa: F401  (t_* node types)
 from test_engine import CALLS
@@ -286,7 +286,7 @@ def test_an_item_failing_inside_a_batch_is_retried_alone(tmp_path):
 
 
 def test_damaged_or_unusable_cache_degrades_with_one_warning(tmp_path, capfd):
-    import socratic.cache as cache_mod
+    import socratic.engine.cache as cache_mod
 
     data = _rows(tmp_path / "d.jsonl", [{"id": k, "text": k} for k in "abc"])
     cache = tmp_path / "cache"

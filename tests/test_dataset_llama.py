@@ -10,7 +10,7 @@ import pytest
 
 from socratic import Pipeline, node
 from socratic.models.base import LM
-from socratic.datasets import latest_records
+from socratic.engine.datasets.output import latest_records
 from support.llama_server import PACKAGED_LM, SERVER_MODEL_ALIAS, start_llama_server
 
 import test_engine  # noqa: F401  (t_sleep)

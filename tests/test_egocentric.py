@@ -16,7 +16,7 @@ from socratic.context import Context
 from socratic.errors import SocraticError
 from socratic.media.video import sample_frames
 from socratic.models.loader import ModelSpec, load_model
-from socratic.nodes.egocentric import (attach_speech, clean_phrases, clock, parse_entities, video_search,
+from socratic.socratic_models.egocentric import (attach_speech, clean_phrases, clock, parse_entities, video_search,
                                        world_state_log)
 from socratic.nodes.audio import transcribe
 from socratic.types import Video

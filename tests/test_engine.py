@@ -184,7 +184,7 @@ def test_yaml_round_trip_is_identical():
 def test_trace_records_text_in_full_and_summarises_media(tmp_path):
     from PIL import Image
 
-    from socratic.trace import summarise
+    from socratic.engine.trace import summarise
 
     res = _simple().run(text="one two", cache_dir=tmp_path)
     rec = res.trace.records[0]
@@ -195,7 +195,7 @@ def test_trace_records_text_in_full_and_summarises_media(tmp_path):
 
 
 def test_trace_never_holds_api_keys():
-    from socratic.trace import redact
+    from socratic.engine.trace import redact
 
     assert "sk-abcdefghijkl" not in redact("key sk-abcdefghijkl used")
     assert "s3cret" not in redact('{"api_key": "s3cret"}')
@@ -261,7 +261,7 @@ def test_lazily_opened_image_is_safe_for_parallel_branches(tmp_path):
 
 
 def test_run_batch_calls_batched_nodes_once_and_equals_single_runs(tmp_path):
-    from socratic.runner import run_batch
+    from socratic.engine.runner import run_batch
 
     p = _simple()
     texts = ["a bb", "ccc", "dd ee ff"]
@@ -277,7 +277,7 @@ def test_run_batch_calls_batched_nodes_once_and_equals_single_runs(tmp_path):
 
 
 def test_run_batch_item_errors_stay_with_their_item(tmp_path):
-    from socratic.runner import run_batch
+    from socratic.engine.runner import run_batch
 
     p = Pipeline().add_input("text", "text").add_input("k", "integer", default=0)
     p.add_node("s", "t_split", inputs={"text": "inputs.text"})

@@ -14,7 +14,7 @@ from socratic.media.audio_stream import speech_stretches
 from socratic.media.keyframe import KeyFrame
 from socratic.models.loader import ModelSpec, load_model
 from socratic.models.vlm_open_clip import STAND_IN_CONFIG
-from socratic.nodes.egocentric import grounded, world_state_log
+from socratic.socratic_models.egocentric import grounded, world_state_log
 from socratic.nodes.lm_budget import pack
 from socratic.nodes.text import fill, with_article
 from socratic.nodes.video import collapse, video_keyframes

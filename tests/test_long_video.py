@@ -14,7 +14,7 @@ import pytest
 from socratic import Pipeline
 from socratic.context import Context
 from socratic.models.loader import ModelSpec, load_model
-from socratic.nodes.log_summary import hierarchical_summary
+from socratic.socratic_models.log_summary import hierarchical_summary
 from support.long_videos import SCENE_THRESHOLD, build, minutes_video
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,8 +12,8 @@ from socratic.magic.offline import gpt2_tokenizer, random_lm
 from socratic.models.lm_openai import OpenAILM
 from socratic.models.lm_transformers import TransformersLM
 from socratic.models.vlm_open_clip import OpenClipVLM
-from socratic.nodes.magic import magic_caption
-from socratic.pipeline import Pipeline
+from socratic.magic.nodes import magic_caption
+from socratic.engine.pipeline import Pipeline
 from socratic.registry import get_node_type
 from support.magic import _one_thread, pictures  # noqa: F401  (fixtures)
 

@@ -201,7 +201,7 @@ def test_candidate_from_completion():
 # ---------------------------------------------------------------- the shipped pipeline
 
 def test_pipeline_yaml_prompts_and_defaults_are_the_paper():
-    from socratic.pipeline import Pipeline
+    from socratic.engine.pipeline import Pipeline
 
     plan = Pipeline.from_yaml(REPO_DIR / "pipelines" / "pica_okvqa.yaml").validate()
     pr = plan.params["prompts"]

@@ -25,7 +25,7 @@ from socratic.models.loader import ModelSpec, load_model
 from socratic.paths import REPO_DIR
 from socratic.pica import PICa, build_memory, process_answer
 from socratic.pica.api import answered_ids
-from socratic.pipeline import Pipeline
+from socratic.engine.pipeline import Pipeline
 from support.llama_server import SERVER_MODEL_ALIAS
 
 pytestmark = pytest.mark.slow

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from socratic import Pipeline, SocraticError
-from socratic.dataset import finished_ids
-from socratic.datasets import latest_records as finished_records
-from socratic.ray_engine import (NODE_RESOURCES, _check_reachable, actor_resources, declare_resources, portable_spec,
-                                 worker_code)
-from socratic.runner import resolve_models
+from socratic.engine.jsonl import finished_ids
+from socratic.engine.datasets.output import latest_records as finished_records
+from socratic.engine.datasets.ray import (NODE_RESOURCES, _check_reachable, actor_resources, declare_resources,
+                                          portable_spec, worker_code)
+from socratic.engine.runner import resolve_models
 
 import ray_nodes
 import test_engine  # noqa: F401  (t_* node types)

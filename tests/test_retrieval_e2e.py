@@ -98,11 +98,11 @@ def test_socratic_beats_clip_only_on_speech_videos(run):
 def test_summary_node_is_the_reference_prompt_and_decoding(run):
     """The node's summaries equal the packaged LM called directly with methods.md's prompt, greedy, 64 tokens,
     stop '.', stripped (same batch of prompts)."""
-    import socratic.nodes.retrieval as R
+    import socratic.socratic_models.retrieval as R
     from socratic.context import Context
     from socratic.models.loader import ModelSpec, load_model
     from socratic.models.profiles import apply_profile
-    from socratic.pipeline import Pipeline
+    from socratic.engine.pipeline import Pipeline
 
     template = (REPO / "prompts" / "msrvtt_summary.txt").read_text(encoding="utf-8")
     assert template == METHODS_PROMPT.replace("{t}", "{transcript}")

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-import socratic.nodes.retrieval as R
+import socratic.socratic_models.retrieval as R
 from socratic.context import Context
 from socratic.errors import SocraticError
 from socratic.eval.msrvtt import load_gallery

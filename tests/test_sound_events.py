@@ -16,7 +16,7 @@ from socratic.media.video import extract_audio
 from socratic.models.base import AudioText
 from socratic.models.loader import ModelSpec, load_model
 from socratic.nodes.audio import sound_events
-from socratic.nodes.egocentric import world_state_log
+from socratic.socratic_models.egocentric import world_state_log
 from socratic.vocab import load_vocab
 from support.media_videos import narrated_video, no_audio_video  # noqa: F401
 
@@ -188,7 +188,7 @@ def test_sounds_pipeline_validates():
 
 def test_random_stand_ins_replace_only_what_was_asked():
     from socratic import Pipeline
-    from socratic.runner import resolve_models
+    from socratic.engine.runner import resolve_models
 
     plan = Pipeline.from_yaml(REPO / "pipelines" / "egocentric_summary_sounds.yaml").validate()
     plain = resolve_models(plan)

@@ -171,7 +171,7 @@ def test_bad_options_are_one_line():
 
 def test_models_report_lists_packaged_minilm_and_hints_offline(tmp_path, monkeypatch):
     from socratic.models.report import offline_report
-    from socratic.pipeline import Pipeline
+    from socratic.engine.pipeline import Pipeline
 
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))  # nothing cached: the hub id is not available
     p = Pipeline.from_yaml(REPO / "pipelines" / "video_text_retrieval.yaml")

@@ -229,7 +229,7 @@ def test_recipe_follows_the_reference():
 @pytest.mark.slow
 def test_recipe_runs_end_to_end_offline():
     """The YAML on the engine: packaged SmolLM2 (offline profile) and a tiny random CLIP in place of ViT-L-14."""
-    from socratic.pipeline import Pipeline
+    from socratic.engine.pipeline import Pipeline
 
     image = images()[0]
     clip = {"name": None, "pretrained": None, "config": TINY, "random_init": True, "seed": 0, "device": "cpu",

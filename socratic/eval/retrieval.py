@@ -17,7 +17,7 @@ from typing import Iterable
 import typer
 
 from ..errors import SocraticError
-from ..jsonl import iter_jsonl
+from ..engine.jsonl import iter_jsonl
 from ..paths import write_atomic
 from .msrvtt import load_gallery
 

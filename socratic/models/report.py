@@ -53,7 +53,7 @@ def offline_report(pipeline=None, *, profile: str | None = None) -> str:
             status = f"missing — {exc.message}"
         lines.append(f"  {name}: {CATALOG[name].description} — {status}")
     if pipeline is not None:
-        from ..runner import resolve_models
+        from ..engine.runner import resolve_models
 
         specs = resolve_models(pipeline.validate(), profile=profile)
         lines.append(f"models of {pipeline.source or pipeline.name}" + (f" (profile {profile}):" if profile else ":"))

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image as PILImage
 
-from ..cache import digest
+from ..fingerprint import digest
 from ..errors import ModelNotFound, SocraticError
 from ..media.keyframe import KeyFrame
 from ..paths import cache_dir, write_atomic

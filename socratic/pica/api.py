@@ -7,7 +7,7 @@
 
 A given caption (argument or dataset column) rewires the `caption` input of every pica_prompts node to a
 pipeline input and drops the nodes only the captioner needed. answer_many() is the dataset executor
-(socratic/datasets/) with a PICa job: `batch_size` questions per pipeline run (one CLIP selection product and
+(socratic/engine/datasets/) with a PICa job: `batch_size` questions per pipeline run (one CLIP selection product and
 one LM call for all their prompts), one owned JSONL line per question, answered question_ids skipped and
 failed ones retried.
 """
@@ -19,12 +19,13 @@ import json
 from pathlib import Path
 from typing import Any, Hashable, Iterable, Sequence
 
-from ..datasets.local import LocalExecutor
-from ..datasets.job import pipeline_digest, result_options
-from ..datasets.output import latest_records
-from ..datasets.rows import Row, check_unique, read_rows
+from ..engine.datasets.local import LocalExecutor
+from ..engine.datasets.job import pipeline_digest, result_options
+from ..engine.datasets.output import latest_records
+from ..engine.datasets.rows import Row, check_unique, read_rows
 from ..errors import ModelNotFound, SocraticError
-from ..pipeline import Pipeline, parse_ref
+from ..engine.pipeline import Pipeline
+from ..engine.spec import parse_ref
 
 PROMPT_NODE, SELECT_NODE = "pica_prompts", "pica_select"
 PICA_NODES = ("pica_select", "pica_prompts", "pica_answer")
@@ -227,7 +228,7 @@ class _PICaJob:
         return {"question_id": row.values.get("question_id", row.id), "error": row.error}
 
     def run(self, rows: Sequence[Row]) -> list[dict[str, Any]]:
-        from ..runner import run_batch
+        from ..engine.runner import run_batch
 
         has_cap, has_tags = self.group(rows[0])
         p = self.pica._variant(has_cap, has_tags)

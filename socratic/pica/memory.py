@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from ..jsonl import jsonl_records
+from ..engine.jsonl import jsonl_records
 from ..errors import SocraticError
 from ..paths import cache_dir
 

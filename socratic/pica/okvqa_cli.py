@@ -56,8 +56,8 @@ def _pipeline_path(pipeline: Optional[Path]) -> Path:
 def selection_vlm(pipeline: Path, *, profile: Optional[str], random_vlm: bool):
     """The CLIP model the pipeline's pica_select node uses, resolved as a run would resolve it."""
     from ..models.loader import load_model
-    from ..pipeline import Pipeline
-    from ..runner import resolve_models
+    from ..engine.pipeline import Pipeline
+    from ..engine.runner import resolve_models
 
     plan = Pipeline.from_yaml(pipeline).validate()
     names = [ns.params.get("vlm") for ns in plan.pipeline.nodes.values() if ns.type == "pica_select"]

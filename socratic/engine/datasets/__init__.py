@@ -1,16 +1,16 @@
 """Dataset runs: rows (rows.py, checks.py), an owned output (output.py), what runs per item (job.py), and the
-executor (executor.py) with two engines: local.py and socratic/ray_engine.py."""
+executor (executor.py) with two engines: local.py and ray.py."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..errors import SocraticError
-from .executor import DatasetExecutor, summary_line  # noqa: F401
+from ...errors import SocraticError
+from ..runner import RUN_OPTIONS
+from .executor import DatasetExecutor
 from .job import PipelineJob
 from .local import LocalExecutor
-from .output import latest_records  # noqa: F401
 
 EXECUTOR_OPTIONS = ("batch_size", "skip_failed", "resume_anyway", "restart")
 
@@ -21,11 +21,9 @@ def run_dataset(pipeline, data: str | Path | Iterable[dict[str, Any]], out: str 
     """Run every item not finished in `out`; returns counts of done, skipped, failed and retried items.
     Options: batch_size, skip_failed, resume_anyway, restart; Ray: address, workers, resources, max_attempts;
     the rest are run options (profile, seed, cache, ...)."""
-    from ..runner import RUN_OPTIONS
-
     ex_opts = {k: opts.pop(k) for k in EXECUTOR_OPTIONS if k in opts}
     if engine == "ray":
-        from ..ray_engine import RayExecutor, RAY_OPTIONS
+        from .ray import RayExecutor, RAY_OPTIONS
 
         ray_opts = {k: opts.pop(k) for k in RAY_OPTIONS if k in opts}
     elif engine != "local":

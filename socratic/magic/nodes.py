@@ -8,7 +8,7 @@ import torch
 
 from ..context import Context
 from ..errors import SocraticError
-from ..magic.decode import START_TEXT, magic_decode
+from .decode import START_TEXT, magic_decode
 from ..models.base import LM, VLM
 from ..node import node
 from ..types import Image

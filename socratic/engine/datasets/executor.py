@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..errors import SocraticError
+from ...errors import SocraticError
 from .output import OwnedOutput, check_out_path, check_owned
 from .rows import Row
 

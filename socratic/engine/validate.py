@@ -9,20 +9,20 @@ from typing import Any
 
 import networkx as nx
 
-from .errors import SocraticError, ValidationError
-from .models.loader import ModelSpec
-from .node import NodeType, port_type
-from .paths import prompt_search_path
-from .pipeline import Pipeline, parse_ref, split_index
-from .registry import get_node_type, node_types
-from .types import Prompt, compatible, item_type, list_of, parse_type, type_name
+from ..errors import SocraticError, ValidationError
+from ..models.loader import ModelSpec
+from ..node import NodeType, port_type
+from ..paths import prompt_search_path
+from .spec import PipelineSpec, parse_ref, split_index
+from ..registry import get_node_type, node_types
+from ..types import Prompt, compatible, item_type, list_of, parse_type, type_name
 
 
 @dataclass
 class Plan:
     """A validated pipeline: execution order, node types, resolved params and port types."""
 
-    pipeline: Pipeline
+    pipeline: PipelineSpec
     order: list[str]
     types: dict[str, NodeType]
     params: dict[str, dict[str, Any]]
@@ -63,7 +63,7 @@ def _param_ok(value: Any, ann: Any) -> bool:
     return True
 
 
-def validate(p: Pipeline, *, raise_on_error: bool = True) -> Plan:
+def validate(p: PipelineSpec, *, raise_on_error: bool = True) -> Plan:
     problems: list[SocraticError] = list(p.load_problems)
     file = p.source or "<pipeline>"
     base = Path(p.source).resolve().parent if p.source else None

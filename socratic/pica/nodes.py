@@ -17,10 +17,10 @@ from ..context import Context
 from ..errors import SocraticError
 from ..models.base import LM, VLM
 from ..node import node
-from ..pica.core import PICaSettings, check_question, embed_queries, select_shots
-from ..pica.ensemble import generate_answers
-from ..pica.memory import ExampleMemory, _model_key, build_memory
-from ..pica.prompt import TEMPLATE_FILES, PromptFormat, image_context, read_template
+from .core import PICaSettings, check_question, embed_queries, select_shots
+from .ensemble import generate_answers
+from .memory import ExampleMemory, _model_key, build_memory
+from .prompt import TEMPLATE_FILES, PromptFormat, image_context, read_template
 from ..types import Image, Prompt
 
 _MEMORIES: dict[tuple, ExampleMemory] = {}

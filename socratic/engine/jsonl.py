@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .errors import SocraticError
+from ..errors import SocraticError
 
 
 def jsonl_records(lines: Iterable[str], file: str) -> Iterator[tuple[int, dict[str, Any]]]:

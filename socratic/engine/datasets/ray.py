@@ -18,11 +18,11 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from .datasets.executor import DatasetExecutor, Emit
-from .datasets.job import PipelineJob, portable_spec, run_items
-from .datasets.rows import Row
-from .errors import SocraticError
-from .runner import resolve_models
+from .executor import DatasetExecutor, Emit
+from .job import PipelineJob, portable_spec, run_items
+from .rows import Row
+from ...errors import SocraticError
+from ..runner import resolve_models
 
 # Resources one actor needs for a node type, beyond what its models imply: {"num_cpus": 2, "num_gpus": 0.5}.
 # Plugins declare theirs with `declare_resources`; an actor gets the maximum over its pipeline's nodes.
@@ -78,7 +78,7 @@ def _by_value(fn) -> bool:
 def worker_code(plan, specs) -> tuple[list[tuple[str, str | None]], list, list]:
     """Modules the workers import to register the pipeline's node types and model backends, plus the node
     types and backends defined in `__main__` (a script or notebook), which travel by value."""
-    from .models.loader import _BACKENDS
+    from ...models.loader import _BACKENDS
 
     modules: dict[str, str | None] = {}
     node_types, backends = [], []
@@ -178,17 +178,18 @@ class PipelineWorker:
             if os.path.isdir(cwd):  # relative paths in a dataset mean what they meant to the driver
                 os.chdir(cwd)
             _import_on_worker(modules)
-            from .models.loader import _BACKENDS
-            from .pipeline import Pipeline
-            from .registry import get_node_type, register
+            from ...models.loader import _BACKENDS
+            from ..spec import PipelineSpec
+            from ..validate import validate
+            from ...registry import get_node_type, register
 
             for nt in node_types:
                 if get_node_type(nt.name) is None:
                     register(nt)
             for family, name, fn in backends:
                 _BACKENDS.setdefault((family, name), fn)
-            self.pipeline = Pipeline.from_dict(spec, source=source)
-            self.plan = self.pipeline.validate()
+            self.pipeline = PipelineSpec.from_dict(spec, source=source)
+            self.plan = validate(self.pipeline)
             self.opts = run_opts
         except BaseException as exc:  # reported by the first call, as the driver's error
             self.error = exc

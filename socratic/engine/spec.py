@@ -1,4 +1,5 @@
-"""A pipeline: named models, typed inputs, nodes wired output→input, named outputs. Round-trips to YAML."""
+"""A pipeline definition as data: named models, typed inputs, nodes wired output→input, named outputs.
+Round-trips to YAML; knows nothing of validation or running (those live in validate.py and runner.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import SocraticError
+from ..errors import SocraticError
 from .yaml_io import dump_yaml, line_of, load_yaml, load_yaml_file
 
 SECTIONS = ("name", "description", "models", "inputs", "nodes", "outputs")
@@ -69,8 +70,8 @@ def parse_ref(ref: str) -> tuple[str, str | None]:
     return head, (tail or None)
 
 
-class Pipeline:
-    """Build in Python or load from YAML; `validate()` lists every problem; `run(**inputs)` executes."""
+class PipelineSpec:
+    """Build in Python or load from YAML. `socratic.Pipeline` adds validate/run/run_dataset."""
 
     def __init__(self, name: str = "", description: str = "", *, source: str | Path | None = None):
         self.name, self.description = name, description
@@ -83,26 +84,26 @@ class Pipeline:
         self.load_problems: list[SocraticError] = []  # structural problems found while loading
 
     # -- building -------------------------------------------------------------------------------
-    def add_model(self, name: str, family: str, backend: str, **options: Any) -> "Pipeline":
+    def add_model(self, name: str, family: str, backend: str, **options: Any) -> "PipelineSpec":
         self.models[name] = {"family": family, "backend": backend, **options}
         return self
 
     def add_input(self, name: str, type: str = "any", *, default: Any = None, required: bool | None = None,
-                  description: str = "") -> "Pipeline":
+                  description: str = "") -> "PipelineSpec":
         req = default is None if required is None else required
         self.inputs[name] = InputSpec(type, default, req, description)
         return self
 
     def add_node(self, name: str, type: str, *, params: dict[str, Any] | None = None,
                  inputs: dict[str, str] | None = None, map: Iterable[str] | str | None = None,
-                 cache: bool = True) -> "Pipeline":
+                 cache: bool = True) -> "PipelineSpec":
         if name in self.nodes:
             raise SocraticError("duplicate node name", node=name)
         maps = [map] if isinstance(map, str) else list(map or [])
         self.nodes[name] = NodeSpec(name, type, dict(params or {}), dict(inputs or {}), maps, cache)
         return self
 
-    def add_output(self, name: str, ref: str) -> "Pipeline":
+    def add_output(self, name: str, ref: str) -> "PipelineSpec":
         self.outputs[name] = ref
         return self
 
@@ -127,7 +128,7 @@ class Pipeline:
         Path(path).write_text(self.to_yaml(), encoding="utf-8")
 
     @classmethod
-    def from_yaml(cls, path_or_text: str | Path) -> "Pipeline":
+    def from_yaml(cls, path_or_text: str | Path) -> "PipelineSpec":
         """A path to a .yaml file, or YAML text."""
         s = str(path_or_text)
         if isinstance(path_or_text, Path) or ("\n" not in s and s.endswith((".yaml", ".yml"))):
@@ -135,7 +136,7 @@ class Pipeline:
         return cls.from_dict(load_yaml(s, "<string>"), source=None)
 
     @classmethod
-    def from_dict(cls, data: Any, *, source: str | None = None) -> "Pipeline":
+    def from_dict(cls, data: Any, *, source: str | None = None) -> "PipelineSpec":
         file = source or "<pipeline>"
         if not isinstance(data, dict):
             raise SocraticError("a pipeline must be a mapping with models/inputs/nodes/outputs", file=file)
@@ -214,27 +215,6 @@ class Pipeline:
             p.lines[f"outputs.{name}"] = line_of(outputs, name)
             p.outputs[name] = str(ref)
         return p
-
-    # -- checking and running -------------------------------------------------------------------
-    def validate(self, *, raise_on_error: bool = True):
-        """Every problem at once (ValidationError), else the checked plan the runner executes."""
-        from .validate import validate
-
-        return validate(self, raise_on_error=raise_on_error)
-
-    def run(self, inputs: dict[str, Any] | None = None, **kwargs: Any):
-        """Run once. Inputs as a dict or keywords; options: profile, random_vlm, random_atm, cache, seed, progress."""
-        from .runner import RUN_OPTIONS, run_pipeline
-
-        opts = {k: kwargs.pop(k) for k in list(kwargs) if k in RUN_OPTIONS}
-        return run_pipeline(self, {**(inputs or {}), **kwargs}, **opts)
-
-    def run_dataset(self, data: str | Path | Iterable[dict[str, Any]], out: str | Path, *, engine: str = "local",
-                    **opts: Any):
-        """Map the pipeline over a dataset; one JSONL line per item; resumes where a killed run stopped."""
-        from .datasets import run_dataset
-
-        return run_dataset(self, data, out, engine=engine, **opts)
 
     def graph(self):
         """The DAG as a networkx.DiGraph (nodes plus 'inputs.x' sources)."""

@@ -17,8 +17,8 @@ from ..models.base import LM
 from ..node import node
 from ..types import Prompt
 from .egocentric import format_line
-from .lm_budget import budget, context_of, pack, shorten
-from .text import fill, use_chat
+from ..nodes.lm_budget import budget, context_of, pack, shorten
+from ..nodes.text import fill, use_chat
 
 
 def _span(entries: list[dict[str, Any]]) -> tuple[float, float]:

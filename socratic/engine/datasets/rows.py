@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..errors import SocraticError
+from ...errors import SocraticError
 
 
 @dataclass

@@ -20,8 +20,8 @@ from ..models.base import LM, VLM, TextEmbedder
 from ..node import node
 from ..types import Image, Prompt
 from .egocentric import format_line, grounded, parse_entities
-from .lm_budget import budget, context_of, shorten
-from .text import fill, use_chat
+from ..nodes.lm_budget import budget, context_of, shorten
+from ..nodes.text import fill, use_chat
 
 def scene_text(entry: dict[str, Any]) -> str:
     objects = ", ".join(entry.get("objects") or [])

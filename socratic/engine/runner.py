@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from .cache import NodeCache, node_key
-from .context import Context
-from .errors import ModelNotFound, SocraticError
-from .models.loader import ModelSpec, load_model
-from .node import NodeType, normalise_outputs
-from .pipeline import Pipeline, parse_ref, split_index
+from ..context import Context
+from ..errors import ModelNotFound, SocraticError
+from ..models.loader import ModelSpec, load_model
+from ..node import NodeType, normalise_outputs
+from .spec import PipelineSpec, parse_ref, split_index
 from .trace import NodeRecord, Trace, summarise
-from .types import coerce_input
+from ..types import coerce_input
 from .validate import Plan
 
 RUN_OPTIONS = ("profile", "random_vlm", "random_atm", "cache", "cache_dir", "seed", "progress", "max_workers", "models")
@@ -46,7 +46,7 @@ def resolve_models(plan: Plan, *, profile: str | None = None, random_vlm: bool =
     """The pipeline's model specs after a profile, explicit overrides, and the random stand-ins (CLIP, CLAP)."""
     specs = dict(plan.models)
     if profile:
-        from .models.profiles import apply_profile
+        from ..models.profiles import apply_profile
 
         specs = apply_profile(specs, profile)
     for name, opts in (overrides or {}).items():
@@ -56,7 +56,7 @@ def resolve_models(plan: Plan, *, profile: str | None = None, random_vlm: bool =
     # Explicit requests only: small random-init models stand in, and their outputs carry a warning.
     stand_ins = {}
     if random_vlm:
-        from .models.vlm_open_clip import STAND_IN_CONFIG
+        from ..models.vlm_open_clip import STAND_IN_CONFIG
 
         stand_ins["vlm"] = ("open_clip", {"config": STAND_IN_CONFIG})
     if random_atm:
@@ -318,7 +318,7 @@ def _result(plan: Plan, run: _Run, i: int) -> RunResult | SocraticError:
     return RunResult(outputs, trace, list(trace.warnings))
 
 
-def run_batch(pipeline: Pipeline, items: Sequence[dict[str, Any]], *, profile: str | None = None,
+def run_batch(pipeline: PipelineSpec, items: Sequence[dict[str, Any]], *, profile: str | None = None,
               random_vlm: bool = False, random_atm: bool = False, cache: bool = True, cache_dir: Any = None,
               seed: int = 0, progress: bool = False, max_workers: int = 4,
               models: dict[str, dict[str, Any]] | None = None, plan: Plan | None = None
@@ -344,7 +344,7 @@ def run_batch(pipeline: Pipeline, items: Sequence[dict[str, Any]], *, profile: s
     return [_result(plan, run, i) for i in range(len(items))]
 
 
-def run_pipeline(pipeline: Pipeline, inputs: dict[str, Any], **opts: Any) -> RunResult:
+def run_pipeline(pipeline: PipelineSpec, inputs: dict[str, Any], **opts: Any) -> RunResult:
     """One item: its result, or its error raised."""
     (result,) = run_batch(pipeline, [inputs], **opts)
     if isinstance(result, SocraticError):

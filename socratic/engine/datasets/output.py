@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import SocraticError
-from ..paths import write_atomic
+from ...errors import SocraticError
+from ...paths import write_atomic
 
 HEADER_SUFFIX = ".socratic.json"
 FORMAT = 1

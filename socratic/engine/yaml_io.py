@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from .errors import SocraticError
+from ..errors import SocraticError
 
 
 class LineDict(dict):

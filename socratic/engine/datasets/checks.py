@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..types import Audio, Image, Video, item_type
+from ...types import Audio, Image, Video, item_type
 from .rows import Row
 
 _FILES = (Image, Video, Audio, Path)

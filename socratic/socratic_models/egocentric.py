@@ -18,7 +18,7 @@ from ..media.keyframe import KeyFrame, clock
 from ..models.base import LM, VLM
 from ..node import node
 from ..types import Image, Prompt
-from .text import fill
+from ..nodes.text import fill
 
 
 def _labels(value: Any, first_synonym: bool = False) -> list[str]:

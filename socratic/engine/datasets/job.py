@@ -8,9 +8,11 @@ import json
 from pathlib import Path
 from typing import Any, Hashable, Sequence
 
-from ..errors import ModelNotFound, SocraticError
+from ...errors import ModelNotFound, SocraticError
+from ..runner import run_batch
 from ..trace import summarise
-from ..types import Prompt
+from ..validate import validate
+from ...types import Prompt
 from .checks import check_row
 from .rows import Row, read_rows
 
@@ -57,7 +59,6 @@ def item_record(item_id: str, result: Any) -> dict[str, Any]:
 def run_items(pipeline, items: Sequence[tuple[str, dict[str, Any]]], *, plan=None, **run_opts: Any
               ) -> list[dict[str, Any]]:
     """One batched pipeline run over (id, inputs) pairs; a record per item. Missing weights stop everything."""
-    from ..runner import run_batch
 
     try:
         results = run_batch(pipeline, [inputs for _, inputs in items], plan=plan, **run_opts)
@@ -75,7 +76,7 @@ class PipelineJob:
 
     def __init__(self, pipeline, run_opts: dict[str, Any], *, input_name: str | None = None):
         self.pipeline, self.run_opts, self.input_name = pipeline, dict(run_opts), input_name
-        self.plan = pipeline.validate()
+        self.plan = validate(pipeline)
 
     def describe(self) -> dict[str, Any]:
         return {"pipeline": self.pipeline.name or self.pipeline.source or "<pipeline>"}

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from .pipeline import Pipeline, parse_ref
+from .spec import PipelineSpec, parse_ref
 
 
-def _elements(p: Pipeline):
+def _elements(p: PipelineSpec):
     """(id, label, kind) for inputs, nodes and outputs; (src, dst, label) for every edge."""
     def source(ref: str) -> str:
         head, tail = parse_ref(ref)
@@ -23,7 +23,7 @@ def _id(name: str) -> str:
     return name.replace(".", "__").replace("-", "_")
 
 
-def to_mermaid(p: Pipeline) -> str:
+def to_mermaid(p: PipelineSpec) -> str:
     shape = {"input": '(["{}"])', "node": '["{}"]', "output": '[/"{}"/]'}
     boxes, edges = _elements(p)
     lines = ["flowchart TD"] + [f"  {_id(i)}{shape[k].format(label)}" for i, label, k in boxes]
@@ -31,7 +31,7 @@ def to_mermaid(p: Pipeline) -> str:
     return "\n".join(lines)
 
 
-def to_dot(p: Pipeline) -> str:
+def to_dot(p: PipelineSpec) -> str:
     shape = {"input": "ellipse", "node": "box", "output": "parallelogram"}
     boxes, edges = _elements(p)
     lines = [f'digraph "{p.name or "pipeline"}" {{', "  rankdir=TB;"]
