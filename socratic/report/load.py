@@ -1,0 +1,150 @@
+"""Read a result JSON (`socratic run --out`), a trace JSON (`--trace`) or a dataset JSONL (`--dataset --out`)
+into plain documents for the views. Reads only: nothing here imports torch or touches the file."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import SocraticError
+from .records import Node, flatten
+
+SCHEMA_VERSION = 2  # the newest trace schema this report knows (docs/trace.md)
+HEADER_SUFFIX = ".socratic.json"  # a dataset output's header, beside it
+
+
+@dataclass
+class RunDoc:
+    source: str
+    pipeline: str
+    schema_version: int | None
+    warnings: list[str]
+    outputs: dict[str, Any]
+    nodes: list[Node]
+    media: dict[str, Any]
+    problems: list[str] = field(default_factory=list)  # what is missing or odd, said at the top of the report
+
+
+@dataclass
+class DatasetDoc:
+    source: str
+    header: dict[str, Any] | None
+    rows: list[dict[str, Any]]
+    problems: list[str] = field(default_factory=list)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SocraticError("no such file", file=str(path)) from None
+    except IsADirectoryError:
+        raise SocraticError("is a folder; give a result .json or a dataset .jsonl", file=str(path)) from None
+    except UnicodeDecodeError:
+        raise SocraticError("not UTF-8 text: not a result JSON", file=str(path)) from None
+    except OSError as exc:
+        raise SocraticError(f"cannot read: {exc.strerror}", file=str(path)) from None
+
+
+def load(path: str | Path) -> RunDoc | DatasetDoc:
+    path = Path(path)
+    text = _read(path)
+    if not text.strip():
+        raise SocraticError("empty file", file=str(path))
+    if path.suffix == ".jsonl":
+        return load_dataset(path, text)
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if text.count("\n") > 1 and text.lstrip().startswith("{") and _first_line_is_object(text):
+            return load_dataset(path, text)
+        cut = " (truncated?)" if exc.pos >= len(text.rstrip()) else ""
+        raise SocraticError(f"not valid JSON{cut}: {exc.msg} at column {exc.colno}", file=str(path),
+                            line=exc.lineno) from None
+    return run_doc(doc, str(path))
+
+
+def _first_line_is_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text.lstrip().split("\n", 1)[0]), dict)
+    except json.JSONDecodeError:
+        return False
+
+
+def run_doc(doc: Any, source: str) -> RunDoc:
+    """A result ({outputs, warnings, trace}) or a bare trace ({pipeline, warnings, nodes, media})."""
+    if not isinstance(doc, dict):
+        raise SocraticError(f"a result JSON is an object, this is a {type(doc).__name__}", file=source)
+    problems: list[str] = []
+    trace = doc.get("trace") if "trace" in doc else (doc if "nodes" in doc else None)
+    if trace is None and "outputs" not in doc:
+        raise SocraticError("not a socratic result or trace: no `outputs`, `trace` or `nodes`", file=source)
+    if trace is not None and not isinstance(trace, dict):
+        problems.append("`trace` is not an object: only the outputs are shown")
+        trace = None
+    if trace is None:
+        problems.append("written without its trace: no node records, prompts or timings to show")
+        trace = {}
+    version = trace.get("schema_version")
+    if trace and not isinstance(version, int):
+        version = None
+        problems.append("no schema_version: written by an older socratic, without thumbnails or wiring "
+                        "(the DAG's edges are inferred from equal values)")
+    elif isinstance(version, int) and version > SCHEMA_VERSION:
+        problems.append(f"schema_version {version} is newer than this report knows ({SCHEMA_VERSION}): "
+                        "parts may be missing")
+    nodes = flatten(trace.get("nodes"), problems) if trace else []
+    outputs = doc.get("outputs") if "outputs" in doc else None
+    if outputs is None:
+        outputs = {}
+        if "trace" in doc or not trace:
+            problems.append("the result has no outputs")
+    elif not isinstance(outputs, dict):
+        problems.append("`outputs` is not an object")
+        outputs = {"outputs": outputs}
+    media = trace.get("media")
+    if media is not None and not isinstance(media, dict):
+        problems.append("`media` is not an object: no thumbnails")
+        media = None
+    warnings = _strings(doc.get("warnings")) + _strings(trace.get("warnings"))
+    for n in nodes:
+        warnings += n.warnings
+    pipeline = trace.get("pipeline") if isinstance(trace.get("pipeline"), str) else None
+    return RunDoc(source=source, pipeline=pipeline or Path(source).stem, schema_version=version,
+                  warnings=list(dict.fromkeys(warnings)), outputs=outputs, nodes=nodes, media=media or {},
+                  problems=problems)
+
+
+def _strings(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def load_dataset(path: Path, text: str) -> DatasetDoc:
+    """One record per item (the latest line of an item wins); unreadable lines are reported, not fatal."""
+    problems: list[str] = []
+    rows: dict[str, dict[str, Any]] = {}
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            problems.append(f"line {lineno}: not JSON (a torn write?), skipped")
+            continue
+        if not isinstance(rec, dict) or "id" not in rec:
+            problems.append(f"line {lineno}: not an item record (no `id`), skipped")
+            continue
+        rows[str(rec["id"])] = rec
+    if not rows:
+        raise SocraticError("no item records (lines with an `id`) in this JSONL", file=str(path))
+    header = None
+    head_path = path.with_name(path.name + HEADER_SUFFIX)
+    if head_path.exists():
+        try:
+            header = json.loads(head_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            problems.append(f"{head_path.name}: unreadable header, pipeline and options unknown")
+    return DatasetDoc(source=str(path), header=header if isinstance(header, dict) else None,
+                      rows=list(rows.values()), problems=problems)

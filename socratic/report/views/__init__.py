@@ -1,0 +1,1 @@
+"""One module per view; each has `applies(doc)` and `render(doc, media) -> (anchor, label, section html)`."""
