@@ -87,6 +87,7 @@ def run(
     seed: int = typer.Option(0, help="Run seed (sampling is reproducible per seed)."),
     trace: Optional[Path] = typer.Option(None, help="Write the full trace as JSON."),
     transcript: bool = typer.Option(False, help="Print the Socratic transcript (the language that led to the answer)."),
+    report: Optional[Path] = typer.Option(None, help="Write a self-contained HTML report of the run (or dataset)."),
     dataset: Optional[Path] = typer.Option(None, help="JSONL / JSON array / CSV / folder: one run per item."),
     dataset_input: Optional[str] = typer.Option(None, help="Input fed by each file of a folder dataset."),
     engine: str = typer.Option("local", help="Dataset engine: local or ray."),
@@ -104,6 +105,10 @@ def run(
     """Run a pipeline once, or over a dataset."""
     _check_utf8(pipeline=pipeline, out=out, trace=trace, dataset=dataset, dataset_input=dataset_input,
                 input=input, address=address)
+    if report is not None:
+        from .report import check_report_path
+
+        check_report_path(report)
     p = _load(pipeline)
     opts = {"profile": profile, "random_vlm": random_vlm, "random_atm": random_atm, "cache": not no_cache,
             "seed": seed}
@@ -117,6 +122,10 @@ def run(
                                batch_size=batch_size or ray_batch_size, skip_failed=skip_failed,
                                resume_anyway=resume_anyway, restart=restart, **extra, **opts)
         typer.echo(summary_line(counts, out), err=True)
+        if report is not None:
+            from .report import write_report
+
+            typer.echo(f"wrote {write_report(out, report)}", err=True)
         if counts["failed"]:
             raise typer.Exit(3)
         return
@@ -129,11 +138,28 @@ def run(
         typer.echo(result.trace.transcript_text())
         typer.echo("")
     doc = result.to_dict(trace=False)
+    full = result.to_dict(trace=True) if out is not None or report is not None else None
     if out is not None:
-        write_atomic(out, json.dumps(result.to_dict(trace=True), indent=2, ensure_ascii=False))
+        write_atomic(out, json.dumps(full, indent=2, ensure_ascii=False))
         typer.echo(f"wrote {out}", err=True)
+    if report is not None:
+        from .report import write_result_report
+
+        typer.echo(f"wrote {write_result_report(full, report, str(out or pipeline))}", err=True)
     if out is None or transcript:
         typer.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
+@app.command("report")
+@cli_errors
+def report_cmd(source: Path = typer.Argument(..., help="A result JSON (run --out), trace JSON (--trace) or dataset "
+                                                     "JSONL."),
+               out: Optional[Path] = typer.Option(None, "--out", "-o", help="The HTML file (default: SOURCE.html).")):
+    """Write a self-contained HTML report of a run or a dataset run (no network needed to open it)."""
+    from .report import write_report
+
+    _check_utf8(source=source, out=out)
+    typer.echo(f"wrote {write_report(source, out or source.with_suffix('.html'))}", err=True)
 
 
 @app.command()

@@ -185,7 +185,7 @@ class _Run:
                 node=name, type=nt.name, inputs=summarise(inputs[i]), outputs=summarise(outputs[i]),
                 params=summarise(dict(self.plan.params[name])), models=model_ids,
                 seconds=round(seconds[i], 4), cached=i in hits,
-                items=len(inputs[i][ns.map[0]]) if ns.map else None, warnings=warns[i])
+                items=len(inputs[i][ns.map[0]]) if ns.map else None, warnings=warns[i], sources=dict(ns.inputs))
 
     def _call_batched(self, nt: NodeType, name: str, todo: list[int], inputs: dict[int, dict[str, Any]],
                       params: dict[str, Any], mapped: list[str], load_warns: list[str], outputs: dict, warns: dict,

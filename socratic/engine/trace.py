@@ -1,7 +1,10 @@
-"""The run's record: every node's inputs and outputs (text in full, tensors summarised), timings, models."""
+"""The run's record: every node's inputs and outputs (text in full, tensors summarised), timings, models.
+Images and key frames keep a small JPEG thumbnail in the trace's `media` table (docs/trace.md)."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import re
 from dataclasses import asdict, dataclass, field
@@ -10,6 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
+
+SCHEMA_VERSION = 2  # docs/trace.md; 2 added schema_version, media thumbnails and each record's sources
 
 _SECRET = re.compile(r"(sk-[A-Za-z0-9_\-]{8,}|(?i:api[_-]?key)['\"]?\s*[:=]\s*['\"]?[^'\"\s,}]+)")
 
@@ -26,13 +31,14 @@ def summarise(value: Any, depth: int = 0) -> Any:
     if isinstance(value, (bool, int, float)) or value is None:
         return value
     if isinstance(value, Image.Image):
-        return f"<image {value.width}x{value.height} {value.mode}>"
+        return MediaText(f"<image {value.width}x{value.height} {value.mode}>", value)
     if isinstance(value, torch.Tensor):
         return f"<tensor {tuple(value.shape)} {str(value.dtype).removeprefix('torch.')} {value.device}>"
     if isinstance(value, np.ndarray):
         return f"<array {value.shape} {value.dtype}>"
     if hasattr(value, "trace_summary"):  # e.g. a KeyFrame: its time range, not its bytes
-        return f"<{value.trace_summary()}>"
+        return MediaText(f"<{value.trace_summary()}>", value) if hasattr(value, "preview") else \
+            f"<{value.trace_summary()}>"
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, dict):
@@ -56,6 +62,7 @@ class NodeRecord:
     cached: bool
     items: int | None = None  # set for mapped nodes
     warnings: list[str] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)  # port -> "node.output" | "inputs.name"
 
 
 @dataclass
@@ -65,8 +72,10 @@ class Trace:
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"pipeline": self.pipeline, "warnings": list(self.warnings),
-                "nodes": [asdict(r) for r in self.records]}
+        table = MediaTable()
+        nodes = [table.refer(asdict(r)) for r in self.records]
+        return {"schema_version": SCHEMA_VERSION, "pipeline": self.pipeline, "warnings": list(self.warnings),
+                "nodes": nodes, "media": table.entries}
 
     def to_json(self, indent: int = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
@@ -82,7 +91,14 @@ class Trace:
         return msgs
 
     def transcript_text(self) -> str:
-        """The Socratic transcript, readable: each node's language in and out."""
+        """The Socratic transcript, compact: each node's language in and out, a value shown once (later
+        uses name where it came from), mapped nodes item by item, long lists folded."""
+        from .transcript import compact_transcript
+
+        return compact_transcript(self.records)
+
+    def transcript_full(self) -> str:
+        """Every node's language in and out, repeated wherever it flows."""
         lines: list[str] = []
         for r in self.records:
             ins = [(p, t) for p, v in r.inputs.items() for t in _texts(v)]
@@ -117,3 +133,97 @@ def _texts(value: Any) -> list[str]:
     if isinstance(value, dict):
         return [f"{k}: {t}" for k, v in value.items() for t in _texts(v)]
     return []
+
+
+THUMB_SIDE = 256  # px, the longer side of a media thumbnail
+MEDIA_MAX = 2000  # thumbnails per trace; later media values keep their description only
+
+
+class MediaText(str):
+    """A media value's description, as the trace shows it, carrying the image or key frame it describes
+    (for the thumbnail written by `Trace.to_dict`). Compares and serialises as the plain description."""
+
+    def __new__(cls, text: str, source: Any):
+        obj = super().__new__(cls, text)
+        obj.source = source
+        obj._thumb = None
+        return obj
+
+    def __deepcopy__(self, memo):  # dataclasses.asdict copies values: share the source, never copy it
+        return self
+
+    def __reduce__(self):  # across processes: the thumbnail travels, not the image
+        return (_restore_media, (str(self), self.key(), self.thumbnail()))
+
+    def key(self) -> str:
+        if isinstance(self.source, _Thumb):
+            return self.source.key
+        digest = getattr(self.source, "digest", None)
+        return f"kf-{digest()[:16]}" if callable(digest) else f"img-{id(self.source):x}"
+
+    def thumbnail(self) -> tuple[bytes, int, int]:
+        """(JPEG bytes, width, height), at most THUMB_SIDE on the longer side."""
+        if self._thumb is None:
+            preview = getattr(self.source, "preview", None)
+            img = self.source.image() if preview is not None else self.source
+            if preview is not None and max(img.size) <= THUMB_SIDE:
+                self._thumb = (bytes(preview), *img.size)
+            else:
+                small = img.convert("RGB")
+                small.thumbnail((THUMB_SIDE, THUMB_SIDE))
+                buf = io.BytesIO()
+                small.save(buf, format="JPEG", quality=80)
+                self._thumb = (buf.getvalue(), *small.size)
+        return self._thumb
+
+
+class _Thumb:
+    """A MediaText restored from a pickle: its thumbnail only."""
+
+    def __init__(self, key: str):
+        self.key = key
+
+
+def _restore_media(text: str, key: str, thumb: tuple[bytes, int, int]) -> MediaText:
+    obj = MediaText(text, _Thumb(key))
+    obj._thumb = thumb
+    return obj
+
+
+class MediaTable:
+    """The trace's `media` table: one thumbnail per image or key frame, referenced as `<... #ID>`."""
+
+    def __init__(self):
+        self.entries: dict[str, dict[str, Any]] = {}
+        self._ids: dict[str, str] = {}  # MediaText key -> table id
+
+    def refer(self, value: Any) -> Any:
+        """The value with every MediaText rewritten as `<description #ID>` and its thumbnail tabled."""
+        if isinstance(value, MediaText):
+            ref = self._add(value)
+            return f"{value[:-1]} #{ref}>" if ref else str(value)
+        if isinstance(value, dict):
+            return {k: self.refer(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.refer(v) for v in value]
+        return value
+
+    def _add(self, value: MediaText) -> str | None:
+        key = value.key()
+        if key in self._ids:
+            return self._ids[key]
+        if len(self.entries) >= MEDIA_MAX:
+            return None
+        try:
+            data, width, height = value.thumbnail()
+        except Exception:  # an unreadable preview: the description stays, the report says it is missing
+            return None
+        ref = key if key.startswith("kf-") else f"img-{len(self._ids) + 1}"
+        source = value.source
+        entry = {"kind": "keyframe" if key.startswith("kf-") else "image", "mime": "image/jpeg",
+                 "width": width, "height": height, "data": base64.b64encode(data).decode("ascii")}
+        if hasattr(source, "t") and hasattr(source, "last"):
+            entry.update(t=source.t, last=source.last, end=source.end, frames=source.count)
+        self._ids[key] = ref
+        self.entries[ref] = entry
+        return ref

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..errors import SocraticError
 from ..paths import write_atomic
-from .load import DatasetDoc, RunDoc, load
+from .load import DatasetDoc, RunDoc, load, run_doc
 from .page import GENERATOR, document
 from .values import Media, esc
 from .views import caption, dag, dataset, outputs, pica, video
@@ -47,17 +47,33 @@ def _ours(path: Path) -> bool:
         return False
 
 
-def write_report(source: str | Path, out: str | Path) -> Path:
-    """Write the report of `source` to `out` (atomically); refuses to write over the source."""
-    source, out = Path(source), Path(out)
-    if out.exists() and source.exists() and out.resolve() == source.resolve():
-        raise SocraticError("the report would overwrite its own source; choose another -o", file=str(out))
+def check_report_path(out: Path, source: Path | None = None) -> None:
+    """Before any work: `out` is an .html file we may write (a new file, or an earlier report)."""
+    out = Path(out)
     if out.suffix.lower() not in (".html", ".htm"):
-        raise SocraticError("the report is HTML: give -o a .html file", file=str(out))
+        raise SocraticError("the report is HTML: give a .html file", file=str(out))
     if out.is_dir():
-        raise SocraticError("-o is a folder; give a file such as report.html", file=str(out))
+        raise SocraticError("is a folder; give a file such as report.html", file=str(out))
+    if source is not None and out.exists() and source.exists() and out.resolve() == source.resolve():
+        raise SocraticError("the report would overwrite its own source; choose another file", file=str(out))
     if out.exists() and not _ours(out):
-        raise SocraticError("exists and is not a socratic report: not overwritten (remove it or choose another -o)",
-                            file=str(out))
-    write_atomic(out, report_html(source))
+        raise SocraticError("exists and is not a socratic report: not overwritten (remove it or choose another "
+                            "file)", file=str(out))
+
+
+def write_report(source: str | Path, out: str | Path) -> Path:
+    """Write the report of a result / trace / dataset file to `out` (atomically). A file at `out` that is
+    not an earlier report is never overwritten."""
+    source, out = Path(source), Path(out)
+    check_report_path(out, source)
+    html = report_html(source)
+    write_atomic(out, html)
+    return out
+
+
+def write_result_report(result: dict, out: str | Path, source: str) -> Path:
+    """The report of a run's result dict (`RunResult.to_dict(trace=True)`), written to `out`."""
+    out = Path(out)
+    check_report_path(out)
+    write_atomic(out, run_html(run_doc(result, source)))
     return out
