@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
@@ -11,38 +10,12 @@ from typing import Any, Optional
 
 import typer
 
+from .cli_errors import cli_errors
 from .errors import SocraticError
 from .paths import write_atomic
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Zero-training pipelines over pretrained vision, audio and language models.")
-
-
-def cli_errors(fn):
-    """Bad input ends in one line on stderr and a non-zero exit, never a traceback (SOCRATIC_DEBUG=1 shows it)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except (typer.Exit, typer.Abort):
-            raise
-        except SocraticError as exc:
-            if os.environ.get("SOCRATIC_DEBUG"):
-                raise
-            typer.echo(f"error: {exc.format()}", err=True)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            typer.echo("interrupted", err=True)
-            raise typer.Exit(130) from None
-        except Exception as exc:  # unexpected: still one line
-            if os.environ.get("SOCRATIC_DEBUG"):
-                raise
-            msg = " ".join(str(exc).split())
-            typer.echo(f"error: {type(exc).__name__}: {msg} (SOCRATIC_DEBUG=1 shows the traceback)", err=True)
-            raise typer.Exit(1) from None
-
-    return wrapper
 
 
 def _parse_inputs(pairs: list[str]) -> dict[str, Any]:

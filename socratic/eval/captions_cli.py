@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import typer
 
+from ..cli_errors import cli_errors
 from ..errors import SocraticError
 
 
+@cli_errors
 def captions_cmd(
     references: Path = typer.Option(..., "--references", help="COCO captions annotation JSON"),
     predictions: Path = typer.Option(..., "--predictions", help="COCO results JSON list or a dataset-run JSONL"),
@@ -23,19 +24,9 @@ def captions_cmd(
     from ..paths import write_atomic
     from .captions import evaluate_files
 
-    try:
-        if out is not None and out.exists():
-            raise SocraticError("exists; choose a new name (existing files are never overwritten)", file=str(out))
-        res = evaluate_files(references, predictions, allow_missing=allow_missing, output=output, spice=spice)
-    except SocraticError as exc:
-        typer.echo(f"error: {exc.format()}", err=True)
-        raise typer.Exit(2) from None
-    except Exception as exc:  # a failing Java tool and the like: still one line
-        if os.environ.get("SOCRATIC_DEBUG"):
-            raise
-        msg = " ".join(str(exc).split())
-        typer.echo(f"error: {type(exc).__name__}: {msg} (SOCRATIC_DEBUG=1 shows the traceback)", err=True)
-        raise typer.Exit(1) from None
+    if out is not None and out.exists():
+        raise SocraticError("exists; choose a new name (existing files are never overwritten)", file=str(out))
+    res = evaluate_files(references, predictions, allow_missing=allow_missing, output=output, spice=spice)
     for w in res.warnings:
         typer.echo(f"warning: {w}", err=True)
     for n in res.notes:

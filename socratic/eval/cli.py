@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from ..cli_errors import cli_errors
 from ..errors import SocraticError
 
 eval_app = typer.Typer(help="Evaluate predictions against annotations.", no_args_is_help=True)
@@ -19,6 +20,7 @@ def _group() -> None:
 
 
 @eval_app.command("vqa")
+@cli_errors
 def vqa(
     annotations: Path = typer.Option(..., "--annotations", help="OK-VQA/VQAv2 annotations JSON"),
     questions: Path = typer.Option(..., "--questions", help="OK-VQA/VQAv2 questions JSON"),
@@ -32,14 +34,9 @@ def vqa(
     """Official VQA accuracy: overall, per answer type and per question type, in percent."""
     from .vqa import evaluate_files
 
-    try:
-        if per_question is not None and per_question.exists():
-            raise SocraticError("exists; choose a new name (existing files are never overwritten)",
-                                file=str(per_question))
-        res = evaluate_files(annotations, questions, predictions, allow_missing=allow_missing, scorer=scorer)
-    except SocraticError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    if per_question is not None and per_question.exists():
+        raise SocraticError("exists; choose a new name (existing files are never overwritten)", file=str(per_question))
+    res = evaluate_files(annotations, questions, predictions, allow_missing=allow_missing, scorer=scorer)
     for w in res.warnings:
         typer.echo(f"warning: {w}", err=True)
     typer.echo(res.report())

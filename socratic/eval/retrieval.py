@@ -16,6 +16,7 @@ from typing import Iterable
 
 import typer
 
+from ..cli_errors import cli_errors
 from ..errors import SocraticError
 from ..engine.jsonl import iter_jsonl
 from ..paths import write_atomic
@@ -162,13 +163,7 @@ def write_items(annotations: str | Path, videos: str | Path, out: str | Path, *,
     return len(ids)
 
 
-def _one_line(exc: Exception) -> str:
-    if isinstance(exc, SocraticError):
-        return exc.format()
-    where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-    return where + " ".join(str(getattr(exc, "strerror", None) or exc).split())
-
-
+@cli_errors
 def retrieval_cmd(
     predictions: Path = typer.Option(..., "--predictions", help="JSONL of pipelines/video_text_retrieval.yaml"),
     annotations: Path | None = typer.Option(None, "--annotations",
@@ -179,11 +174,7 @@ def retrieval_cmd(
     as_json: bool = typer.Option(False, "--json", help="print the figures as JSON"),
 ) -> None:
     """Video-to-text retrieval: R@1/5/10, median and mean rank, CLIP-only and Socratic."""
-    try:
-        rep = evaluate(predictions, annotations, split=split, absent_rank=absent_rank, allow_missing=allow_missing)
-    except (SocraticError, OSError) as exc:
-        typer.echo(f"error: {_one_line(exc)}", err=True)
-        raise typer.Exit(2) from None
+    rep = evaluate(predictions, annotations, split=split, absent_rank=absent_rank, allow_missing=allow_missing)
     for w in rep.warnings:
         typer.echo(f"warning: {w}", err=True)
     if as_json:
@@ -192,6 +183,7 @@ def retrieval_cmd(
         typer.echo(rep.table())
 
 
+@cli_errors
 def retrieval_items_cmd(
     annotations: Path = typer.Option(..., "--annotations", help="test_videodatainfo.json or the 1k-A CSV"),
     videos: Path = typer.Option(..., "--videos", help="folder of the videos (<video_id>.mp4)"),
@@ -199,9 +191,5 @@ def retrieval_items_cmd(
     split: str = typer.Option("test", help="split of a videodatainfo file"),
 ) -> None:
     """Write the dataset JSONL that runs pipelines/video_text_retrieval.yaml over every video of a gallery."""
-    try:
-        n = write_items(annotations, videos, out, split=split)
-    except (SocraticError, OSError) as exc:
-        typer.echo(f"error: {_one_line(exc)}", err=True)
-        raise typer.Exit(2) from None
+    n = write_items(annotations, videos, out, split=split)
     typer.echo(f"wrote {n} line(s) → {out}", err=True)

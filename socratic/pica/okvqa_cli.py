@@ -8,42 +8,18 @@
 
 from __future__ import annotations
 
-import functools
 import json
-import os
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from ..cli_errors import cli_errors
 from ..errors import SocraticError
 
 okvqa_app = typer.Typer(help="OK-VQA files end to end: PICa memory, questions, answers, official results JSON.",
                         no_args_is_help=True)
 DEFAULT_PIPELINE = "pipelines/pica_okvqa.yaml"
-
-
-def _one_line(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except (typer.Exit, typer.Abort):
-            raise
-        except SocraticError as exc:
-            if os.environ.get("SOCRATIC_DEBUG"):
-                raise
-            typer.echo(f"error: {exc.format()}", err=True)
-            raise typer.Exit(2) from None
-        except Exception as exc:  # malformed official files and the like: still one line
-            if os.environ.get("SOCRATIC_DEBUG"):
-                raise
-            msg = " ".join(str(exc).split())
-            typer.echo(f"error: {type(exc).__name__}: {msg} (SOCRATIC_DEBUG=1 shows the traceback)", err=True)
-            raise typer.Exit(1) from None
-
-    return wrapper
-
 
 def _pipeline_path(pipeline: Optional[Path]) -> Path:
     if pipeline is not None:
@@ -73,7 +49,7 @@ def _group() -> None:
 
 
 @okvqa_app.command("build-memory")
-@_one_line
+@cli_errors
 def build_memory_cmd(
     questions: Path = typer.Option(..., help="OpenEnded_mscoco_train2014_questions.json"),
     annotations: Path = typer.Option(..., help="mscoco_train2014_annotations.json"),
@@ -99,7 +75,7 @@ def build_memory_cmd(
 
 
 @okvqa_app.command("questions")
-@_one_line
+@cli_errors
 def questions_cmd(
     questions: Path = typer.Option(..., help="OpenEnded_mscoco_val2014_questions.json"),
     out: Path = typer.Option(..., help="dataset JSONL to create"),
@@ -118,7 +94,7 @@ def questions_cmd(
 
 
 @okvqa_app.command("answer")
-@_one_line
+@cli_errors
 def answer_cmd(
     dataset: Path = typer.Option(..., help="dataset JSONL from `socratic okvqa questions`"),
     memory: Path = typer.Option(..., help="memory folder from build-memory (or a training JSONL)"),
@@ -139,7 +115,7 @@ def answer_cmd(
 
 
 @okvqa_app.command("export")
-@_one_line
+@cli_errors
 def export_cmd(
     questions: Path = typer.Option(..., help="the questions JSON the results must cover"),
     predictions: Path = typer.Option(..., help="predictions JSONL (answer / dataset runs) or a JSON list"),
