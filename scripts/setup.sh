@@ -9,6 +9,8 @@ need_apt=()
 command -v ffmpeg >/dev/null || need_apt+=(ffmpeg)
 command -v espeak-ng >/dev/null || need_apt+=(espeak-ng)
 command -v java >/dev/null || need_apt+=(default-jre-headless)   # caption metrics (pycocoevalcap)
+command -v dot >/dev/null || need_apt+=(graphviz)                 # report DAGs as SVG
+command -v chromium >/dev/null || need_apt+=(chromium)            # report tests: a real headless browser
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
