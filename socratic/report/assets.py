@@ -37,6 +37,8 @@ details.fold > summary { font-size: 12px; }
 img.thumb { max-width: 160px; max-height: 120px; border-radius: 4px; border: 1px solid var(--line);
   display: block; }
 img.hero { max-width: 320px; max-height: 320px; border-radius: 6px; border: 1px solid var(--line); }
+.chip { display: inline-block; width: 96px; height: 72px; background: var(--bg) center / contain no-repeat;
+  border: 1px solid var(--line); border-radius: 3px; vertical-align: middle; }
 .nothumb { display: inline-block; width: 160px; min-height: 60px; padding: 6px; font-size: 11px; color: var(--muted);
   border: 1px dashed #c9a227; background: #fffbea; border-radius: 4px; }
 .timeline { display: flex; flex-direction: column; gap: 8px; }

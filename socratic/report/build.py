@@ -21,7 +21,7 @@ def run_html(doc: RunDoc) -> str:
     total = sum(n.seconds or 0.0 for n in doc.nodes if n.depth == 0)
     meta = (f"{esc(doc.source)} · {len(doc.nodes)} nodes · {total:.2f} s in nodes · schema "
             f"{doc.schema_version if doc.schema_version is not None else 'unversioned'}")
-    return document(f"Run of {doc.pipeline}", meta, doc.warnings, problems, views)
+    return document(f"Run of {doc.pipeline}", meta, doc.warnings, problems, views, media.css())
 
 
 def dataset_html(doc: DatasetDoc) -> str:

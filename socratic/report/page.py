@@ -22,7 +22,7 @@ def banner(warnings: list[str], problems: list[str]) -> str:
 
 
 def document(title: str, meta: str, warnings: list[str], problems: list[str],
-             views: list[tuple[str, str, str]]) -> str:
+             views: list[tuple[str, str, str]], css: str = "") -> str:
     """views: (anchor id, label, section HTML)."""
     nav = "".join(f'<a href="#{vid}">{esc(label)}</a>' for vid, label, _ in views)
     body = "".join(html for _, _, html in views)
@@ -30,7 +30,7 @@ def document(title: str, meta: str, warnings: list[str], problems: list[str],
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">" + GENERATOR +
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
+        f"<title>{esc(title)}</title><style>{CSS}{css}</style></head><body>"
         f'<header class="top"><h1>{esc(title)}</h1><div class="meta">{meta}</div></header>'
         f"{banner(warnings, problems)}<nav class=\"views\">{nav}</nav><main>{body}</main>"
         f"<script>{JS}</script></body></html>\n")

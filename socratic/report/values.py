@@ -4,6 +4,7 @@ folded, objects as small tables."""
 from __future__ import annotations
 
 import json
+import re
 from html import escape
 from typing import Any
 
@@ -23,10 +24,12 @@ class Media:
         self.table = table
         self.missing: set[str] = set()  # ids referenced but absent or unusable
         self.unreferenced = 0  # media values written without an id (older traces)
+        self.chips: dict[str, str] = {}  # id -> data URI, for the shared CSS rules
 
-    def thumb(self, value: Any, cls: str = "thumb") -> str | None:
-        """An <img> for a media reference, a labelled placeholder when its thumbnail is missing; None if
-        the value is not media."""
+    def thumb(self, value: Any, cls: str = "thumb", inline: bool = True) -> str | None:
+        """An <img> for a media reference (`inline`), or a chip drawing the same thumbnail from one shared CSS
+        rule (so a frame shown in many places is embedded once); a labelled placeholder when the thumbnail is
+        missing; None if the value is not media."""
         ref = parse_ref(value)
         if ref is None:
             return None
@@ -39,7 +42,14 @@ class Media:
             else:
                 self.unreferenced += 1
             return f'<span class="{cls} nothumb" title="thumbnail not in the trace">{esc(ref.text)}</span>'
-        return f'<img class="{cls}" src="{uri}" alt="{esc(ref.text)}" title="{esc(ref.text)}">'
+        if inline or not re.fullmatch(r"[A-Za-z0-9_-]+", ref.id):
+            return f'<img class="{cls}" src="{uri}" alt="{esc(ref.text)}" title="{esc(ref.text)}">'
+        self.chips[ref.id] = uri
+        return f'<span class="chip m-{esc(ref.id)}" role="img" title="{esc(ref.text)}"></span>'
+
+    def css(self) -> str:
+        """One rule per thumbnail drawn as a chip."""
+        return "".join(f'.m-{i} {{ background-image: url("{uri}"); }}\n' for i, uri in self.chips.items())
 
     def problems(self) -> list[str]:
         out = []
@@ -57,7 +67,7 @@ def text_block(text: str, cls: str = "text") -> str:
 
 def render(value: Any, media: Media, depth: int = 0) -> str:
     """Any JSON value of a trace as HTML."""
-    thumb = media.thumb(value)
+    thumb = media.thumb(value, inline=False)
     if thumb is not None:
         return thumb
     if isinstance(value, str):
