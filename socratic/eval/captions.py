@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SocraticError
+from .records import read_records
 
 METRICS = ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr", "SPICE")
 
@@ -57,33 +58,13 @@ def load_references(path: str | Path) -> tuple[dict[str, list[str]], dict[str, s
     return refs, names, warnings
 
 
-def _records(p: Path) -> list[tuple[str, Any]]:
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise SocraticError(f"not UTF-8 text ({exc.reason})", file=str(p)) from None
-    if text.lstrip().startswith("["):
-        try:
-            return [(f"entry {k}", r) for k, r in enumerate(json.loads(text))]
-        except json.JSONDecodeError as exc:
-            raise SocraticError(f"not valid JSON ({exc})", file=str(p)) from None
-    out = []
-    for k, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                out.append((f"line {k}", json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise SocraticError(f"invalid JSON ({exc.msg})", file=str(p), line=k) from None
-    return out
-
-
 def load_predictions(path: str | Path, names: dict[str, str], refs: dict[str, list[str]],
                      output: str = "caption") -> tuple[dict[str, str], list[str]]:
     """Caption per image id (the latest record of an image wins) and counted warnings."""
     p = Path(path)
     if not p.is_file():
         raise SocraticError("predictions file not found", file=str(p))
-    recs = _records(p)
+    recs = read_records(p)
     if not recs:
         raise SocraticError("no predictions in the file", file=str(p))
     latest: dict[str, str | None] = {}

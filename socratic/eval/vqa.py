@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 from ..errors import SocraticError
 from .normalise import SCORERS, compared_forms
+from .records import read_records
 
 
 def question_accuracy(prediction: str, answers: Sequence[str], scorer: str = "current") -> float:
@@ -95,25 +96,7 @@ def read_predictions(path: str | Path) -> tuple[dict[str, str], list[str]]:
     p = Path(path)
     if not p.is_file():
         raise SocraticError("predictions file not found", file=str(p))
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise SocraticError(f"not UTF-8 text ({exc.reason})", file=str(p)) from None
-    if text.lstrip().startswith("["):
-        try:
-            recs = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SocraticError(f"not valid JSON ({exc})", file=str(p)) from None
-        numbered = [(f"entry {k}", r) for k, r in enumerate(recs)]
-    else:
-        numbered = []
-        for k, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                numbered.append((f"line {k}", json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise SocraticError(f"invalid JSON ({exc.msg})", file=str(p), line=k) from None
+    numbered = read_records(p)
     if not numbered:
         raise SocraticError("no predictions in the file", file=str(p))
     latest: dict[str, dict] = {}

@@ -9,6 +9,8 @@ from typing import Any, Sequence
 
 import torch
 
+from ..errors import SocraticError
+
 
 class Model(ABC):
     """Common to every family: a stable id for traces and cache keys, and warnings to surface."""
@@ -93,6 +95,15 @@ CHAT_OVERHEAD_TOKENS = 48  # role markers, generation prompt, and a default syst
 
 
 _PIECES = re.compile(r"[A-Za-z]+|\s+|.", re.DOTALL)
+
+
+def decoding_stops(n: int, temperature: float, top_p: float, max_new_tokens: int,
+                   stop: str | Sequence[str]) -> list[str]:
+    """Check the decoding settings every LM backend takes; returns the non-empty stop strings."""
+    if n < 1 or temperature < 0 or not 0 < top_p <= 1 or max_new_tokens < 0:
+        raise SocraticError(f"bad decoding settings: n={n}, temperature={temperature}, top_p={top_p}, "
+                            f"max_new_tokens={max_new_tokens}")
+    return [s for s in ([stop] if isinstance(stop, str) else stop) if s]
 
 
 def estimate_tokens(text: str, *, chat: bool = False) -> int:

@@ -23,7 +23,7 @@ import torch
 
 from ..errors import SocraticError
 from ..paths import cache_dir
-from .base import LM, Completion, instruct_name
+from .base import LM, Completion, decoding_stops, instruct_name
 from .hf_forward import accepts, cache_arg
 from .loader import ModelSpec, backend, pick_device, pick_dtype
 from .packaged import sha256_file
@@ -199,12 +199,7 @@ class TransformersLM(LM):
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 64, temperature: float = 0.0,
                  top_p: float = 1.0, n: int = 1, stop: Sequence[str] = (), seed: int | None = None,
                  logprobs: bool = False, chat: bool | None = None) -> list[list[Completion]]:
-        if n < 1 or temperature < 0 or not 0 < top_p <= 1 or max_new_tokens < 0:
-            raise SocraticError(f"bad decoding settings: n={n}, temperature={temperature}, top_p={top_p}, "
-                                f"max_new_tokens={max_new_tokens}")
-        if isinstance(stop, str):
-            stop = [stop]
-        stop = [s for s in stop if s]
+        stop = decoding_stops(n, temperature, top_p, max_new_tokens, stop)
         prompts = list(prompts)
         encoded = [self.encode_prompt(p, chat) for p in prompts]
         greedy = temperature == 0

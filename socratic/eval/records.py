@@ -1,0 +1,31 @@
+"""Prediction files as scorers read them: a JSON list (the official results format) or JSONL lines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import SocraticError
+
+
+def read_records(path: str | Path) -> list[tuple[str, Any]]:
+    """(where, record) pairs: "entry k" of a JSON list, or "line k" of a JSONL file (blank lines skipped)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SocraticError(f"not UTF-8 text ({exc.reason})", file=str(p)) from None
+    if text.lstrip().startswith("["):
+        try:
+            return [(f"entry {k}", r) for k, r in enumerate(json.loads(text))]
+        except json.JSONDecodeError as exc:
+            raise SocraticError(f"not valid JSON ({exc})", file=str(p)) from None
+    out = []
+    for k, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                out.append((f"line {k}", json.loads(line)))
+            except json.JSONDecodeError as exc:
+                raise SocraticError(f"invalid JSON ({exc.msg})", file=str(p), line=k) from None
+    return out
