@@ -23,7 +23,8 @@ from pathlib import Path
 
 import ray
 
-from socratic import Pipeline, node, ray_engine
+from socratic import Pipeline, node
+from socratic.engine.datasets import ray as ray_engine
 from socratic.engine.datasets.output import OwnedOutput
 
 
