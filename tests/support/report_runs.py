@@ -5,6 +5,7 @@ Packaged SmolLM2 and Whisper base; random-weight CLIP stand-ins (every result ca
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,16 +29,22 @@ PICA_TRAIN = [("chelsea", "What animal is this?", "cat", "A tabby cat looking at
               ("coffee", "What drink is in the cup?", "coffee", "A cup of coffee on a saucer."),
               ("rocket", "What is this vehicle used for?", "space travel", "A rocket on a launch pad."),
               ("astronaut", "What is this person's job?", "astronaut", "A woman in a space suit."),
-              ("coffee", "Which plant do the beans come from?", "coffee plant", "A cup of coffee.")]
+              ("coffee", "Which plant do the beans come from?", "coffee plant", "A cup of coffee."),
+              ("chelsea", "What does this animal like to drink?", "milk", "A cat with green eyes."),
+              ("rocket", "Which agency launches these?", "nasa", "A rocket before the launch.")]
 PICA_SHOTS, PICA_PROMPTS = 2, 3
 
 
-def cli(*args, cwd: Path = REPO, check: bool = True) -> subprocess.CompletedProcess:
+def cli(*args, cwd: Path = REPO, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
     proc = subprocess.run([sys.executable, "-m", "socratic", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=900)
+                          cwd=cwd, timeout=900, env={**os.environ, **(env or {})})
     if check and proc.returncode != 0:
         raise AssertionError(f"socratic {' '.join(map(str, args))} failed: {proc.stderr[-2000:]}")
     return proc
+
+
+def _cache(root: Path) -> dict:
+    return {"SOCRATIC_NODE_CACHE": str(root / "node-cache")}  # the runs' own node cache, not the user's
 
 
 def narrated_video(root: Path) -> Path:
@@ -53,7 +60,7 @@ def egocentric_run(root: Path) -> tuple[Path, Path, str]:
     out, report = root / "ego.json", root / "ego.html"
     proc = cli("run", "pipelines/egocentric_summary.yaml", "--input", f"video={video}", "--input",
                "scene_threshold=0.99", "--profile", "offline", "--random-vlm", "--no-progress", "--transcript",
-               "--out", out, "--report", report)
+               "--out", out, "--report", report, env=_cache(root))
     return out, report, proc.stdout
 
 
@@ -66,7 +73,7 @@ def photo(root: Path, name: str = "chelsea") -> Path:
 def caption_run(root: Path) -> tuple[Path, Path]:
     out, report = root / "caption.json", root / "caption.html"
     cli("run", "pipelines/socratic_caption.yaml", "--input", f"image={photo(root)}", "--profile", "offline",
-        "--random-vlm", "--no-progress", "--out", out)
+        "--random-vlm", "--no-progress", "--out", out, env=_cache(root))
     cli("report", out, "-o", report)
     return out, report
 
@@ -87,7 +94,8 @@ def pica_run(root: Path) -> tuple[Path, Path]:
     p = Pipeline.from_yaml(REPO / "pipelines" / "pica_okvqa.yaml")
     p.models["clip"] = p.models["clip_caption"] = dict(TINY_CLIP)
     p.nodes["select"].params.update(memory=str(memory), n_shot=PICA_SHOTS, n_ensemble=PICA_PROMPTS)
-    result = p.run({"image": str(photo(root)), "question": "What sound does this animal make?"}, profile="offline")
+    result = p.run({"image": str(photo(root)), "question": "What sound does this animal make?"}, profile="offline",
+                   cache_dir=root / "node-cache")
     out, report = root / "pica.json", root / "pica.html"
     out.write_text(json.dumps(result.to_dict(trace=True), ensure_ascii=False))
     cli("report", out, "-o", report)

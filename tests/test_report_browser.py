@@ -1,0 +1,252 @@
+"""HTML reports of real runs, opened in a real headless Chromium: what the rendered page shows is checked
+against the run's own result JSON (thumbnails, log lines, speech, candidates, PICa prompts), with no console
+error and no request leaving the file. SOCRATIC_DOCS_SCREENSHOTS=1 also writes docs/report-*.png."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from support.chromium import Browser, chromium_path
+from support.report_runs import PICA_PROMPTS, PICA_SHOTS, caption_run, cli, egocentric_run, pica_run
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(chromium_path() is None, reason="needs chromium (scripts/setup.sh installs it)")]
+
+REPO = Path(__file__).resolve().parents[1]
+RANDOM_WARNING = "RANDOM weights"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    b = Browser()
+    yield b
+    b.close()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report-runs")
+    ego_json, ego_html, transcript = egocentric_run(root)
+    cap_json, cap_html = caption_run(root)
+    pica_json, pica_html = pica_run(root)
+    return {"ego": (ego_json, ego_html), "transcript": transcript, "caption": (cap_json, cap_html),
+            "pica": (pica_json, pica_html), "root": root}
+
+
+def _open(browser: Browser, html: Path) -> None:
+    browser.open(html)
+    assert browser.console_errors() == []
+
+
+def _offline(browser: Browser, html: Path) -> None:
+    """Every request the page made was the file itself or an embedded data: URI."""
+    for url in browser.requests():
+        assert url == html.resolve().as_uri() or url.startswith("data:"), url
+
+
+def _warning_visible(browser: Browser) -> None:
+    box = browser.js("(() => { const w = document.getElementById('warnings'); const r = w.getBoundingClientRect(); "
+                     "return {text: w.innerText, top: r.top, h: r.height, color: getComputedStyle(w).backgroundColor};"
+                     " })()")
+    assert RANDOM_WARNING in box["text"]
+    assert box["h"] > 20 and 0 <= box["top"] < 200  # at the top of the page, not folded away
+    assert box["color"] != "rgba(0, 0, 0, 0)"
+
+
+def _shot(browser: Browser, name: str, selector: str, tmp: Path) -> None:
+    path = browser.screenshot(tmp / f"report-{name}.png", selector)
+    assert path.stat().st_size > 10_000
+    if os.environ.get("SOCRATIC_DOCS_SCREENSHOTS"):
+        shutil.copy(path, REPO / "docs" / f"report-{name}.png")
+
+
+def _node(result: dict, type_: str) -> dict:
+    return next(n for n in result["trace"]["nodes"] if n["type"] == type_)
+
+
+def test_video_report(runs, browser, tmp_path):
+    result_path, html = runs["ego"]
+    result = json.loads(result_path.read_text())
+    frames = _node(result, "video_keyframes")["outputs"]["frames"]
+    assert len(frames) >= 4 and all("#kf-" in f for f in frames)  # thumbnails referenced, not embedded inline
+    _open(browser, html)
+    _offline(browser, html)
+    _warning_visible(browser)
+    thumbs = browser.js("[...document.querySelectorAll('#view-video .entry img.thumb')].map(i => "
+                        "({ok: i.complete && i.naturalWidth > 0, w: i.naturalWidth, src: i.src.slice(0, 23)}))")
+    assert len(thumbs) == len(frames)  # one per key frame
+    assert all(t["ok"] and t["w"] <= 256 and t["src"] == "data:image/jpeg;base64," for t in thumbs)
+    lines = browser.js("[...document.querySelectorAll('#view-video .logline')].map(e => e.textContent)")
+    assert lines == result["outputs"]["lines"].split("\n")  # every log line, in order
+    said = browser.js("[...document.querySelectorAll('#view-video .segment')].map(e => "
+                      "({entry: +e.closest('.entry').id.split('-')[1], text: e.lastChild.textContent}))")
+    segments = result["outputs"]["segments"]
+    assert [s["text"] for s in said] == [s["text"] for s in segments] and len(segments) >= 3
+    stamps = _node(result, "video_keyframes")["outputs"]["timestamps"]
+    for s, seg in zip(said, segments):  # under the key frame whose time range holds its start
+        assert stamps[s["entry"]] <= max(seg["start"], stamps[0])
+        assert s["entry"] == len(stamps) - 1 or seg["start"] < stamps[s["entry"] + 1]
+    summary = browser.js("document.getElementById('summary').textContent")
+    assert summary == result["outputs"]["summary"]
+    # clicking an entry shows the prompt and the LM candidates behind it
+    browser.js("document.querySelector('#entry-1 details summary').click()")
+    shown = browser.js("document.querySelector('#entry-1 details').innerText")
+    prompt = _node(result, "lm_generate")["inputs"]["prompt"][1]
+    candidates = _node(result, "lm_generate")["outputs"]["texts"][1]
+    assert prompt.splitlines()[2] in shown and all(c in shown for c in candidates if c.strip())
+    _shot(browser, "video", "#view-video", tmp_path)
+
+
+def test_dag_view(runs, browser, tmp_path):
+    result_path, html = runs["ego"]
+    result = json.loads(result_path.read_text())
+    names = [n["node"] for n in result["trace"]["nodes"]]
+    _open(browser, html)
+    svg_nodes = browser.js("[...document.querySelectorAll('#view-dag svg g.node title')].map(t => t.textContent)")
+    assert sorted(svg_nodes) == sorted(names + ["inputs.video", "inputs.scene_threshold"])
+    edges = browser.js("document.querySelectorAll('#view-dag svg g.edge').length")
+    assert edges == sum(len(n["sources"]) for n in result["trace"]["nodes"])
+    rows = browser.js("[...document.querySelectorAll('#view-dag table.nodes tbody tr')].map(r => "
+                      "[...r.cells].map(c => c.innerText))")
+    assert [r[0].strip() for r in rows] == names
+    by_name = dict(zip(names, rows))
+    for n in result["trace"]["nodes"]:  # time, cache and model ids as recorded
+        assert by_name[n["node"]][3] == ("hit" if n["cached"] else "no")
+        assert all(m in by_name[n["node"]][5] for m in n["models"].values())
+    _offline(browser, html)
+    _shot(browser, "dag", "#view-dag", tmp_path)
+
+
+def test_dag_without_graphviz_is_a_list(runs, browser, tmp_path):
+    result_path, _ = runs["caption"]
+    html = tmp_path / "nodot.html"
+    env_path = ":".join(p for p in os.environ["PATH"].split(":") if not (Path(p) / "dot").exists())
+    proc = cli("report", result_path, "-o", html, check=False, env={"PATH": env_path})
+    assert proc.returncode == 0, proc.stderr
+    _open(browser, html)
+    items = browser.js("[...document.querySelectorAll('#view-dag ol.dag-list > li')].map(li => li.innerText)")
+    names = [n["node"] for n in json.loads(result_path.read_text())["trace"]["nodes"]]
+    assert [i.split(" [")[0] for i in items] == names
+    assert browser.js("document.querySelector('#view-dag svg')") is None
+    assert "fill (text → prompt)" in next(i for i in items if i.startswith("captions "))
+
+
+def test_caption_report(runs, browser, tmp_path):
+    result_path, html = runs["caption"]
+    result = json.loads(result_path.read_text())
+    rerank = _node(result, "clip_rerank")
+    _open(browser, html)
+    _offline(browser, html)
+    _warning_visible(browser)
+    assert browser.js("(() => { const i = document.querySelector('#view-caption img.hero'); "
+                      "return i.complete && i.naturalWidth > 0; })()")
+    cands = browser.js("[...document.querySelectorAll('#view-caption li.candidate')].map(li => "
+                       "({text: li.querySelector('.text').textContent, score: +li.querySelector('.score').textContent,"
+                       " win: li.classList.contains('winner')}))")
+    assert [c["text"] for c in cands] == rerank["outputs"]["ranked"]
+    assert [c["score"] for c in cands] == pytest.approx(rerank["outputs"]["scores"], abs=1e-4)
+    winners = [c for c in cands if c["win"]]
+    assert len(winners) == 1 and winners[0]["text"] == result["outputs"]["caption"]
+    prompt = browser.js("document.querySelector('#view-caption pre.prompt').textContent")
+    assert prompt == result["outputs"]["prompt"]
+    labels = browser.js("document.querySelector('#view-caption table.labels').innerText")
+    for n in result["trace"]["nodes"]:
+        if n["type"] == "clip_classify":
+            assert all(lab in labels for lab in n["outputs"]["labels"])
+    _shot(browser, "caption", "#view-caption", tmp_path)
+
+
+def test_pica_report(runs, browser, tmp_path):
+    result_path, html = runs["pica"]
+    result = json.loads(result_path.read_text())
+    _open(browser, html)
+    _offline(browser, html)
+    _warning_visible(browser)
+    assert browser.js("[...document.querySelectorAll('nav.views a')].map(a => a.textContent)")[:2] == \
+        ["PICa", "Caption"]
+    blocks = browser.js("[...document.querySelectorAll('#view-pica .pica-prompt')].map(b => ({"
+                        "examples: [...b.querySelectorAll('.prompt-example')].map(e => e.innerText),"
+                        "answer: b.querySelector('.pica-answer').innerText,"
+                        "win: b.querySelector('.pica-answer').classList.contains('winner')}))")
+    examples = _node(result, "pica_select")["outputs"]["examples"]
+    cands = result["outputs"]["candidates"]
+    assert len(blocks) == PICA_PROMPTS == len(cands)
+    for block, group, cand in zip(blocks, examples, cands):
+        assert len(block["examples"]) == PICA_SHOTS
+        for shown, (caption, question, answer) in zip(block["examples"], group):
+            assert caption in shown and question in shown and answer in shown
+        assert f"{cand['score']:.3f}" in block["answer"]
+    scores = [c["score"] for c in cands]
+    assert [b["win"] for b in blocks] == [i == scores.index(max(scores)) for i in range(len(scores))]
+    final = browser.js("document.getElementById('pica-final').innerText")
+    assert final.startswith(result["outputs"]["answer"])
+    assert result["outputs"]["context"] in browser.js("document.getElementById('view-pica').innerText")
+    _shot(browser, "pica", "#view-pica", tmp_path)
+
+
+def test_dataset_report_filters_and_links(runs, browser, tmp_path):
+    pipe = tmp_path / "greet.yaml"
+    pipe.write_text("inputs:\n  name: {type: text}\nnodes:\n  hello:\n    type: prompt\n"
+                    "    params: {template: 'Hello {name}, welcome.'}\n    inputs: {name: inputs.name}\n"
+                    "outputs:\n  greeting: hello.text\n")
+    data = tmp_path / "people.jsonl"
+    data.write_text('{"id": "a", "name": "Ada"}\n{"id": "b", "name": "Grace"}\n{"id": "c", "nom": "x"}\n'
+                    '{"id": "d", "name": "Edsger"}\n')
+    out, html = tmp_path / "out.jsonl", tmp_path / "items.html"
+    proc = cli("run", pipe, "--dataset", data, "--out", out, "--report", html, "--no-progress", check=False)
+    assert proc.returncode == 3, proc.stderr  # one item failed
+    records = [json.loads(x) for x in out.read_text().splitlines()]
+    _open(browser, html)
+    _offline(browser, html)
+    rows = browser.js("[...document.querySelectorAll('#items tbody tr')].map(r => r.innerText)")
+    assert len(rows) == len(records) == 4
+    for row, rec in zip(rows, records):
+        assert rec["id"] in row
+        assert (rec["outputs"]["greeting"] in row) if "outputs" in rec else ("name" in row)
+    visible = "[...document.querySelectorAll('#items tbody tr')].filter(r => r.offsetParent !== null).length"
+    browser.js("(() => { const q = document.getElementById('filter-text'); q.value = 'grace'; "
+               "q.dispatchEvent(new Event('input')); })()")
+    assert browser.js(visible) == 1
+    browser.js("(() => { const q = document.getElementById('filter-text'); q.value = ''; "
+               "q.dispatchEvent(new Event('input')); const s = document.getElementById('filter-status'); "
+               "s.value = 'error'; s.dispatchEvent(new Event('change')); })()")
+    assert browser.js(visible) == 1
+    assert "c" in browser.js("[...document.querySelectorAll('#items tbody tr')].find(r => r.offsetParent).innerText")
+    targets = browser.js("[...document.querySelectorAll('#items tbody a')].map(a => "
+                         "document.getElementById(a.getAttribute('href').slice(1)).innerText)")
+    assert all(rec["id"] in t for t, rec in zip(targets, records))
+    assert browser.console_errors() == []
+
+
+def test_compact_transcript(runs):
+    text = runs["transcript"]
+    result = json.loads(runs["ego"][0].read_text())
+    prompts = _node(result, "prompt")["outputs"]["text"]
+    for p in prompts:  # each mapped value once per item
+        assert text.count(p.splitlines()[2]) == 1
+    assert text.count(result["outputs"]["segments"][0]["text"]) <= 3  # segments, text, heard: not every node
+    assert "= activity_prompt.text[0]" in text
+
+
+def test_report_of_a_trace_with_missing_thumbnails(runs, browser, tmp_path):
+    result = json.loads(runs["ego"][0].read_text())
+    media = result["trace"]["media"]
+    dropped = sorted(media)[:2]
+    for key in dropped:
+        del media[key]
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(result))
+    html = tmp_path / "broken.html"
+    cli("report", broken, "-o", html)
+    _open(browser, html)
+    problems = browser.js("document.getElementById('problems').innerText")
+    assert "2 thumbnail(s) referenced but missing" in problems
+    assert browser.js("document.querySelectorAll('#view-video .entry .nothumb').length") == \
+        sum(1 for f in _node(result, "video_keyframes")["outputs"]["frames"] if f.split("#")[1][:-1] in dropped)
+    lines = browser.js("[...document.querySelectorAll('#view-video .logline')].map(e => e.textContent)")
+    assert lines == result["outputs"]["lines"].split("\n")  # the rest still shown
