@@ -32,8 +32,9 @@ def _resolve(ref: str, node: Node, names: set[str]) -> tuple[str, str] | None:
     for cand in (scope + src, src):
         if cand in names:
             return cand, port
-    if src == "inputs":
-        return (f"{scope}inputs.{port}" if scope else f"inputs.{port}"), ""
+    if src == "inputs":  # inside an included pipeline: its inputs come through the include's own node
+        parent = scope[:-1]
+        return (parent, port) if parent in names else (f"{scope}inputs.{port}", "")
     return None
 
 
@@ -47,7 +48,7 @@ def edges(nodes: list[Node]) -> tuple[list[Edge], bool]:
                 hit = _resolve(ref, n, names)
                 if hit:
                     src, out_port = hit
-                    out.append(Edge(src, n.name, f"{out_port} → {port}" if out_port else port))
+                    out.append(Edge(src, n.name, f"{out_port} → {port}" if out_port and src != n.parent else port))
         return out, False
     return _inferred(nodes), True
 
