@@ -23,6 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .packed_linear import linear
+
 
 def is_plain(text: str) -> bool:
     """Printable ASCII without '&': text that CLIP's cleaning leaves alone except for spaces and case."""
@@ -171,6 +173,8 @@ class TextTower:
                 return False, f"text block {type(blk).__name__}"
             if not isinstance(attn, torch.nn.MultiheadAttention) or not attn._qkv_same_embed_dim:
                 return False, "text attention is not a plain nn.MultiheadAttention"
+            if list(getattr(blk.mlp, "_modules", {})) != ["c_fc", "gelu", "c_proj"]:
+                return False, "text MLP is not c_fc, gelu, c_proj"
         return True, ""
 
     def pool_index(self, toks: Sequence[int]) -> int:
@@ -182,6 +186,20 @@ class TextTower:
                 return 0
         best = max(toks)
         return list(toks).index(best) if best > 0 else 0
+
+    def linears(self, packed: bool | str) -> list[dict]:
+        """Per block: the matmuls `_run` does (qkv, last layer's kv and q, out, fc, proj)."""
+        W, out = self.width, []
+        for blk in self.blocks:
+            a, fc, proj = blk.attn, blk.mlp.c_fc, blk.mlp.c_proj
+            w, b = a.in_proj_weight, a.in_proj_bias
+            out.append(dict(qkv=linear(a, "qkv", w, b, mode=packed),
+                            kv=linear(a, "kv", w, b, rows=slice(W, None), mode=packed),
+                            q=linear(a, "q", w, b, rows=slice(0, W), mode=packed),
+                            out=linear(a.out_proj, "w", a.out_proj.weight, a.out_proj.bias, mode=packed),
+                            fc=linear(fc, "w", fc.weight, fc.bias, mode=packed),
+                            proj=linear(proj, "w", proj.weight, proj.bias, mode=packed)))
+        return out
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
         x = self.ln_final(x)
@@ -225,10 +243,11 @@ class PrefixTextEncoder:
     """Normalised CLIP text embeddings of k candidate token lists per row, sharing computation."""
 
     def __init__(self, clip_model: Any, batch_size: int, device: torch.device, context_length: int = 77,
-                 share_prefix: bool = True):
+                 share_prefix: bool = True, packed: bool | str = "auto"):
         self.model = clip_model
         self.tower = TextTower(clip_model)
         self.fast = share_prefix and self.tower.supported
+        self.lin = self.tower.linears(packed) if self.fast else []
         self.B, self.device, self.context_length = batch_size, device, context_length
         self.committed: list[list[int]] = [[] for _ in range(batch_size)]
         self.kc: list[torch.Tensor] | None = None  # per layer (B, H, Lc, hd)
@@ -304,29 +323,24 @@ class PrefixTextEncoder:
         hd = W // H
         new_k, new_v = [], []
         last = len(tw.blocks) - 1
-        for li, blk in enumerate(tw.blocks):
-            attn = blk.attn
+        for li, (blk, lin) in enumerate(zip(tw.blocks, self.lin)):
             h = blk.ln_1(x)
             if li < last:
-                qkv = F.linear(h, attn.in_proj_weight, attn.in_proj_bias)
-                q, kk, vv = qkv.view(B, N, 3, H, hd).permute(2, 0, 3, 1, 4)
+                q, kk, vv = lin["qkv"](h).view(B, N, 3, H, hd).permute(2, 0, 3, 1, 4)
                 m = mask
             else:
-                kv = F.linear(h, attn.in_proj_weight[W:], attn.in_proj_bias[W:])
-                kk, vv = kv.view(B, N, 2, H, hd).permute(2, 0, 3, 1, 4)
+                kk, vv = lin["kv"](h).view(B, N, 2, H, hd).permute(2, 0, 3, 1, 4)
                 idx = out[:, :, None].expand(-1, -1, W)
                 x = x.gather(1, idx)
-                q = F.linear(h.gather(1, idx), attn.in_proj_weight[:W], attn.in_proj_bias[:W])
-                q = q.view(B, -1, H, hd).transpose(1, 2)
+                q = lin["q"](h.gather(1, idx)).view(B, -1, H, hd).transpose(1, 2)
                 m = mask.gather(2, out[:, None, :, None].expand(-1, 1, -1, mask.shape[-1]))
             new_k.append(kk), new_v.append(vv)
             if self.kc is not None:
                 kk = torch.cat([self.kc[li], kk], dim=2)
                 vv = torch.cat([self.vc[li], vv], dim=2)
             o = F.scaled_dot_product_attention(q, kk, vv, attn_mask=m)
-            o = attn.out_proj(o.transpose(1, 2).reshape(B, -1, W))
-            x = x + blk.ls_1(o)
-            x = x + blk.ls_2(blk.mlp(blk.ln_2(x)))
+            x = x + blk.ls_1(lin["out"](o.transpose(1, 2).reshape(B, -1, W)))
+            x = x + blk.ls_2(lin["proj"](blk.mlp.gelu(lin["fc"](blk.ln_2(x)))))
         return x, new_k, new_v
 
     def commit(self, token_lists: Sequence[Sequence[int] | None]) -> None:

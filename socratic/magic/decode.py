@@ -25,6 +25,8 @@ import torch
 from ..errors import SocraticError
 from ..models.hf_forward import accepts, cache_arg
 from .clip_text import ClipTokens, HeadState, PrefixTextEncoder
+from .gpt2_candidates import Gpt2Candidates, unsupported
+from .packed_linear import use_packed
 from .lm_text import LmText
 
 START_TEXT = "<-start_of_text->"
@@ -114,7 +116,7 @@ def _unit(x: torch.Tensor) -> torch.Tensor:
 class _Candidates:
     """The forward pass over the k candidates of every row, on the shared cache ("tree") or a k-fold copy."""
 
-    def __init__(self, model: Any, cache: Any, mode: str):
+    def __init__(self, model: Any, cache: Any, mode: str, packed: bool | str = "auto"):
         self.model, self.cache = model, cache
         impl = getattr(model.config, "_attn_implementation", None)
         layers = getattr(cache, "layers", None) or [None]
@@ -127,6 +129,7 @@ class _Candidates:
             raise SocraticError(f"candidates='tree' needs a plain dynamic cache and sdpa/eager attention "
                                 f"(attention: {impl})", field="candidates")
         self.mode = mode
+        self.own = Gpt2Candidates(model, packed) if mode == "tree" and not unsupported(model) else None
         self.keep = accepts(model, "logits_to_keep")
         self.cache_kw = {cache_arg(model): cache}
         self._k = 1
@@ -143,6 +146,9 @@ class _Candidates:
             past = mask2d.shape[1]
             allowed = torch.cat([mask2d.bool()[:, None, :].expand(B, k, past),
                                  torch.eye(k, dtype=torch.bool, device=top_ids.device).expand(B, k, k)], dim=-1)
+            if self.own is not None and not want_logits:
+                return self.own(top_ids, next_pos[:, None].expand(B, k), _additive(allowed[:, None], model),
+                                cache), None
             out = model(input_ids=top_ids, attention_mask=_additive(allowed[:, None], model),
                         position_ids=next_pos[:, None].expand(B, k),
                         use_cache=True, output_hidden_states=True, **self.cache_kw, **extra)
@@ -173,6 +179,26 @@ class _Candidates:
                 setattr(layer, name, t[:, :, : past + 1])
 
 
+def _contenders(score: torch.Tensor, alpha: float) -> torch.Tensor | None:
+    """Columns of the candidates that can still win once the penalty is known, or None for all.
+
+    The penalty alpha * max cos lies in [-alpha, alpha], so a candidate whose score without it is more than
+    2 alpha below the best such score loses whatever its hidden state. Kept columns come first, in the LM's
+    order; rows of a batch are padded with their best-ranked losers (real candidates, so their scores hold).
+    """
+    k = score.shape[1]
+    cut = score.max(-1, keepdim=True).values - (2 * alpha + _MARGIN)
+    keep = score >= cut
+    n = int(keep.sum(-1).max())  # the step's second host sync (the shape of the candidate pass)
+    if n == k:
+        return None
+    order = torch.argsort((~keep).to(torch.int8), dim=-1, stable=True)
+    return order[:, :n]
+
+
+_MARGIN = 1e-4  # slack for rounding in the cosine (|cos| may exceed 1 by a few ulps)
+
+
 def _additive(allowed: torch.Tensor, model: Any) -> torch.Tensor:
     """A boolean (B, 1, q, kv) mask as the additive float mask eager and sdpa attention both take."""
     dtype = model.dtype if model.dtype.is_floating_point else torch.float32
@@ -186,7 +212,8 @@ def magic_search(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tens
                  image_embeds: torch.Tensor | None = None, steps: int, k: int = 45, alpha: float = 0.1,
                  beta: float = 2.0, logit_scale: float | None = None, clip_window: int = 60,
                  stop_at_eos: bool = False, eos_token_id: int | None = None, pad_token_id: int | None = None,
-                 candidates: str = "auto", share_clip_prefix: bool = True, logits_processor: Any = None,
+                 candidates: str = "auto", share_clip_prefix: bool = True, skip_losers: bool | str = "auto",
+                 packed_matmuls: bool | str = "auto", logits_processor: Any = None,
                  stats: dict | None = None) -> torch.Tensor:
     """MAGiC-decode `steps` tokens after `input_ids` (left-padded). Returns the generated ids, (B, steps).
 
@@ -227,7 +254,7 @@ def magic_search(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tens
     cache_kw = {cache_arg(model): cache}
     out = model(input_ids=input_ids, attention_mask=mask2d, position_ids=pos, use_cache=True,
                 output_hidden_states=alpha != 0, **cache_kw, **keep1)
-    cands = _Candidates(model, cache, candidates)
+    cands = _Candidates(model, cache, candidates, packed_matmuls)
     logits = out.logits[:, -1]
     next_pos = mask2d.sum(-1)
     head = model.get_output_embeddings()
@@ -246,12 +273,15 @@ def magic_search(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tens
     if beta:
         lm_text = LmText(lm_tokenizer, clip_window)
         clip_tok = ClipTokens(clip_tokenizer)
-        enc = PrefixTextEncoder(clip_model, B, dev, clip_tok.context_length, share_clip_prefix)
+        enc = PrefixTextEncoder(clip_model, B, dev, clip_tok.context_length, share_clip_prefix, packed_matmuls)
         rows = [lm_text.new_row() for _ in range(B)]
         heads = [HeadState() for _ in range(B)]
         prev_lists: list[list[list[int]]] | None = None
         prev_cand: list[list[int]] | None = None
     finished = torch.zeros(B, dtype=torch.bool, device=dev)
+    lm_positions = 0  # candidate positions put through the LM, per row
+    if skip_losers == "auto":
+        skip_losers = dev.type == "cpu"
     cur_ids = input_ids
     tok = None
     done_at = steps
@@ -291,10 +321,17 @@ def magic_search(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tens
             prev_lists, prev_cand = lists, cand
         if alpha:
             past = mask2d.shape[1]
-            h, cand_logits = cands.forward(top_ids, mask2d, next_pos, want_logits=not head_ok)
-            hn = _unit(h)                                             # (B, k, E)
+            sub = _contenders(score, alpha) if skip_losers else None  # (B, n) candidate columns, or all k
+            ids = top_ids if sub is None else top_ids.gather(1, sub)
+            h, cand_logits = cands.forward(ids, mask2d, next_pos, want_logits=not head_ok)
+            lm_positions += ids.shape[1]
+            hn = _unit(h)                                             # (B, n, E)
             sim = torch.einsum("bke,ble->bkl", hn, ctx).masked_fill(~ctx_ok[:, None, :], -math.inf)
-            score = score - alpha * sim.max(-1).values
+            if sub is None:
+                score = score - alpha * sim.max(-1).values
+            else:
+                part = score.gather(1, sub) - alpha * sim.max(-1).values
+                score = torch.full_like(score, -math.inf).scatter_(1, sub, part)
         sel = score.argmax(-1)                                        # first max: the LM's order breaks ties
         tok = top_ids.gather(1, sel[:, None]).squeeze(1)
         if stop_at_eos:
@@ -302,12 +339,13 @@ def magic_search(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tens
             finished |= tok == eos_token_id
         gen[:, t] = tok
         if alpha:
-            h_sel = h.gather(1, sel.view(B, 1, 1).expand(B, 1, h.shape[-1])).squeeze(1)
-            cands.keep_chosen(sel, past)
+            at = sel if sub is None else (sub == sel[:, None]).int().argmax(-1)  # the choice's column in the pass
+            h_sel = h.gather(1, at.view(B, 1, 1).expand(B, 1, h.shape[-1])).squeeze(1)
+            cands.keep_chosen(at, past)
             if head_ok:
                 logits = head(h_sel)
             else:
-                logits = cand_logits.gather(1, sel.view(B, 1, 1).expand(B, 1, cand_logits.shape[-1])).squeeze(1)
+                logits = cand_logits.gather(1, at.view(B, 1, 1).expand(B, 1, cand_logits.shape[-1])).squeeze(1)
             ctx = torch.cat([ctx, _unit(h_sel)[:, None]], dim=1)
             ctx_ok = torch.cat([ctx_ok, ctx_ok.new_ones(B, 1)], dim=1)
             mask2d = torch.cat([mask2d, mask2d.new_ones(B, 1)], dim=1)
@@ -323,7 +361,9 @@ def magic_search(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tens
         gen[:, done_at:] = pad
     if stats is not None and beta:
         stats.update(clip_tokens=dict(clip_tok.stats), clip_positions=enc.tokens_run, lm_text=lm_text.strategy,
-                     clip_shared=enc.fast, candidates=cands.mode if alpha else "none", head=head_ok)
+                     clip_shared=enc.fast, candidates=cands.mode if alpha else "none", head=head_ok,
+                     lm_positions=lm_positions, lm_pass="own" if alpha and cands.own else "model",
+                     packed=use_packed(next(model.parameters()), packed_matmuls))
     return gen
 
 
@@ -378,7 +418,8 @@ def magic_decode(lm_model: Any, lm_tokenizer: Any, clip_model: Any, clip_tokeniz
                  start_text: str = START_TEXT, k: int = 45, alpha: float = 0.1, beta: float = 2.0,
                  decoding_len: int = 16, max_new_tokens: int | None = None, clip_window: int = 60,
                  stop_at_eos: bool = False, add_special_tokens: bool = False, candidates: str = "auto",
-                 share_clip_prefix: bool = True, logit_scale: float | None = None,
+                 share_clip_prefix: bool = True, skip_losers: bool | str = "auto",
+                 packed_matmuls: bool | str = "auto", logit_scale: float | None = None,
                  eos_token_id: int | None = None, stats: dict | None = None) -> MagicOutput:
     """Caption images with MAGiC. Defaults are the reference COCO setting (k=45, alpha=0.1, beta=2.0, 16).
 
@@ -414,7 +455,8 @@ def magic_decode(lm_model: Any, lm_tokenizer: Any, clip_model: Any, clip_tokeniz
                        lm_tokenizer=lm_tokenizer, image_embeds=img, steps=max(per_row), k=k, alpha=alpha,
                        beta=beta, logit_scale=logit_scale, clip_window=clip_window, stop_at_eos=stop_at_eos,
                        eos_token_id=eos, pad_token_id=lm_tokenizer.pad_token_id, candidates=candidates,
-                       share_clip_prefix=share_clip_prefix, stats=stats).tolist()
+                       share_clip_prefix=share_clip_prefix, skip_losers=skip_losers,
+                       packed_matmuls=packed_matmuls, stats=stats).tolist()
     token_ids = [row[:s] for row, s in zip(gen, per_row)]
     captions = [parse_caption(lm_tokenizer, row, p, eos) for row, p in zip(token_ids, prompt_ids)]
     return MagicOutput(captions, token_ids)

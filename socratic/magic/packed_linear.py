@@ -1,0 +1,72 @@
+"""Linear layers for MAGiC's small per-step matmuls, with weights reordered once for oneDNN on CPU.
+
+A decode step pushes only ~45-110 rows through each weight matrix. PyTorch's default float32 CPU matmul
+(MKL's sgemm) repacks the weight on every call, and on non-Intel CPUs runs its AVX2 kernels; oneDNN with a
+weight reordered once to its blocked layout uses the CPU's widest vector unit and skips the repacking. Same
+function (y = x W^T + b), rounding aside. Elsewhere (CUDA, float64/half, a torch without oneDNN) this is
+`F.linear`. The reordered copies (about the models' float32 size) are kept per module while it lives.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+
+_STORE: "weakref.WeakKeyDictionary[torch.nn.Module, dict[str, Any]]" = weakref.WeakKeyDictionary()
+
+
+def onednn_available() -> bool:
+    ops = getattr(torch.ops, "mkldnn", None)
+    try:
+        return (torch.backends.mkldnn.is_available() and hasattr(ops, "_reorder_linear_weight")
+                and hasattr(ops, "_linear_pointwise"))
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def use_packed(weight: torch.Tensor, mode: bool | str = "auto") -> bool:
+    """Whether `weight` goes through the reordered oneDNN path (`mode` True/"auto" asks for it)."""
+    return bool(mode) and weight.device.type == "cpu" and weight.dtype == torch.float32 and onednn_available()
+
+
+class _Packed:
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, rows: slice | None, transposed: bool):
+        self.src, self.version = weight, weight._version
+        self.bias, self.bias_version = bias, None if bias is None else bias._version
+        w = weight.detach()
+        w = w.t() if transposed else w
+        b = None if bias is None else bias.detach()
+        if rows is not None:
+            w, b = w[rows], None if b is None else b[rows]
+        self.w = torch.ops.mkldnn._reorder_linear_weight(w.contiguous(), None)
+        self.b = None if b is None else b.contiguous()
+
+    def fresh(self, weight: torch.Tensor, bias: torch.Tensor | None) -> bool:
+        return (self.src is weight and weight._version == self.version and self.bias is bias
+                and (bias is None or bias._version == self.bias_version))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.mkldnn._linear_pointwise(x, self.w, self.b, "none", [], "")
+
+
+def linear(owner: torch.nn.Module, name: str, weight: torch.Tensor, bias: torch.Tensor | None, *,
+           rows: slice | None = None, transposed: bool = False, mode: bool | str = "auto"
+           ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """x -> x W[rows]^T + b[rows]. `weight` is (out, in), or (in, out) with `transposed` (GPT-2's Conv1D).
+
+    The reordered weight is cached on `owner` under `name` and redone if the weight changed in place.
+    """
+    if not use_packed(weight, mode):
+        w = weight.t() if transposed else weight
+        b = bias
+        if rows is not None:
+            w, b = w[rows], None if b is None else b[rows]
+        return lambda x: F.linear(x, w, b)
+    store = _STORE.setdefault(owner, {})
+    p = store.get(name)
+    if p is None or not p.fresh(weight, bias):
+        p = store[name] = _Packed(weight, bias, rows, transposed)
+    return p
