@@ -23,8 +23,9 @@ class Context:
             self.warnings.append(message)
 
     def node_seed(self, *salt: Any) -> int:
-        """A seed derived from the run seed, this node's name and `salt` (stable across runs)."""
-        h = hashlib.sha256(repr((self.seed, self.node, salt)).encode()).digest()
+        """A seed derived from the run seed, this node's name and `salt` (stable across runs). A node of an
+        included pipeline (`caption/captions`) draws by its own name, as when its file runs alone."""
+        h = hashlib.sha256(repr((self.seed, self.node.rsplit("/", 1)[-1], salt)).encode()).digest()
         return int.from_bytes(h[:4], "little")
 
     def cache_dir(self, *parts: str) -> Path:

@@ -224,7 +224,9 @@ def test_given_caption_rewires_and_drops_the_captioner():
     assert p.outputs["caption"] == "inputs.caption" and set(p.inputs) == {"image", "question", "caption", "tags"}
     b = pica._variant(True, True)
     assert b.nodes["prompts"].inputs["tags"] == "inputs.tags" and "tags" in b.inputs
-    assert pica.pipeline.nodes["prompts"].inputs["caption"] == "caption.best"  # the original is untouched
+    # the original is untouched: the included captioner's nodes, by path
+    assert pica.pipeline.nodes["prompts"].inputs["caption"] == "caption/rerank.best"
+    assert pica.pipeline.nodes["caption/captions"].params["n"] == 10
 
 
 def test_okvqa_conversion(tmp_path):

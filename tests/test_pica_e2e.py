@@ -90,11 +90,11 @@ def kb(tmp_path_factory) -> Path:
 
 
 def make_pica(kb: Path, lm: dict | None = None, **kw) -> PICa:
-    p = Pipeline.from_yaml(YAML)
+    p = Pipeline.from_yaml(YAML).expanded()  # the included captioner's nodes as caption/...
     p.add_output("prompts", "prompts.prompts")  # so the test can check the bytes the LM saw
     p.models.update({"clip": TINY_CLIP, "clip_caption": TINY_CLIP, "lm": lm or SMOLLM})
     p.nodes["select"].params.update({"memory": str(kb / "train.jsonl"), "n_shot": N_SHOT, "n_ensemble": M})
-    p.nodes["captions"].params.update({"n": 2, "max_new_tokens": 12})
+    p.nodes["caption/captions"].params.update({"n": 2, "max_new_tokens": 12})
     return PICa(p, **kw)
 
 

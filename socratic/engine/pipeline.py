@@ -6,14 +6,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
+from .compose import expand
 from .datasets import run_dataset
 from .runner import RUN_OPTIONS, RunResult, run_pipeline
+from ..errors import ValidationError
 from .spec import PipelineSpec
 from .validate import Plan, validate
 
 
 class Pipeline(PipelineSpec):
     """Build in Python or load from YAML; `validate()` lists every problem; `run(**inputs)` executes."""
+
+    def expanded(self) -> "Pipeline":
+        """This pipeline with every `pipeline` node inlined as namespaced nodes (`caption/places`), whose params
+        can then be edited by name; itself when it includes nothing. A bad include raises ValidationError."""
+        flat, problems = expand(self)
+        if problems:
+            raise ValidationError(problems)
+        return flat  # type: ignore[return-value]
 
     def validate(self, *, raise_on_error: bool = True) -> Plan:
         """Every problem at once (ValidationError), else the checked plan the runner executes."""

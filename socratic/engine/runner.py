@@ -121,7 +121,7 @@ class _Run:
                 model = load_model(spec)
             except SocraticError as exc:
                 p = self.plan.pipeline
-                raise exc.locate(file=p.source, line=p.lines.get(f"models.{spec.name}")) from None
+                raise exc.locate(file=p.file_of(f"models.{spec.name}"), line=p.lines.get(f"models.{spec.name}")) from None
             params[k], model_ids[k] = model, model.model_id
             warns.extend(w for w in model.warnings if w not in warns)
 
@@ -306,7 +306,7 @@ def _result(plan: Plan, run: _Run, i: int) -> RunResult | SocraticError:
         return run.errors[i]
     pipeline = plan.pipeline
     trace = Trace(pipeline.name or pipeline.source or "<pipeline>",
-                  [run.records[i][n] for n in plan.order if n in run.records[i]])
+                  [run.records[i][n] for n in plan.order if n in run.records[i]], groups=_groups(plan, run, i))
     for r in trace.records:
         for w in r.warnings:
             if w not in trace.warnings:
@@ -316,6 +316,22 @@ def _result(plan: Plan, run: _Run, i: int) -> RunResult | SocraticError:
     except SocraticError as exc:
         return exc
     return RunResult(outputs, trace, list(trace.warnings))
+
+
+def _groups(plan: Plan, run: _Run, i: int) -> dict[str, dict[str, Any]]:
+    """What the trace says of each included pipeline: its file, and the values at its inputs and outputs."""
+    out = {}
+    for name, g in plan.pipeline.groups.items():
+        rec: dict[str, Any] = {"pipeline": g.title, "file": g.file}
+        for part, refs in (("inputs", g.inputs), ("outputs", g.outputs or {})):
+            try:
+                rec[part] = summarise({k: run.ref_value(i, r) for k, r in refs.items()})
+            except (SocraticError, KeyError, TypeError):  # a value the run did not reach
+                rec[part] = {}
+        if g.map:
+            rec["items"] = len(rec["inputs"].get(g.map[0]) or [])
+        out[name] = rec
+    return out
 
 
 def run_batch(pipeline: PipelineSpec, items: Sequence[dict[str, Any]], *, profile: str | None = None,

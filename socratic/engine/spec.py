@@ -1,8 +1,10 @@
 """A pipeline definition as data: named models, typed inputs, nodes wired output→input, named outputs.
-Round-trips to YAML; knows nothing of validation or running (those live in validate.py and runner.py)."""
+Round-trips to YAML; knows nothing of validation or running (those live in validate.py and runner.py).
+A node of type `pipeline` includes another pipeline (compose.py inlines it before validation)."""
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +15,7 @@ from .yaml_io import dump_yaml, line_of, load_yaml, load_yaml_file
 
 SECTIONS = ("name", "description", "models", "inputs", "nodes", "outputs")
 NODE_KEYS = ("type", "params", "inputs", "map", "cache")
+PIPELINE = "pipeline"  # the node type that includes another pipeline
 
 
 @dataclass
@@ -70,6 +73,12 @@ def parse_ref(ref: str) -> tuple[str, str | None]:
     return head, (tail or None)
 
 
+def _relative(path: str, base: str | Path | None) -> str:
+    """`path` relative to `base` (absolute without one)."""
+    p = Path(path).resolve()
+    return Path(os.path.relpath(p, Path(base).resolve())).as_posix() if base is not None else str(p)
+
+
 class PipelineSpec:
     """Build in Python or load from YAML. `socratic.Pipeline` adds validate/run/run_dataset."""
 
@@ -81,6 +90,8 @@ class PipelineSpec:
         self.nodes: dict[str, NodeSpec] = {}
         self.outputs: dict[str, str] = {}
         self.lines: dict[str, int | None] = {}  # "nodes.x", "models.m", ... -> line in source
+        self.files: dict[str, str] = {}  # the same keys -> the file they were written in, where not `source`
+        self.groups: dict[str, Any] = {}  # after compose.expand: included pipeline node -> compose.Group
         self.load_problems: list[SocraticError] = []  # structural problems found while loading
 
     # -- building -------------------------------------------------------------------------------
@@ -107,8 +118,24 @@ class PipelineSpec:
         self.outputs[name] = ref
         return self
 
+    def add_pipeline(self, name: str, pipeline: "PipelineSpec | str | Path", *,
+                     inputs: dict[str, str] | None = None, map: Iterable[str] | str | None = None,
+                     models: dict[str, str] | None = None, cache: bool = True) -> "PipelineSpec":
+        """A node running another pipeline (an object or a file); its outputs are this node's outputs."""
+        params: dict[str, Any] = ({"pipeline": pipeline} if isinstance(pipeline, PipelineSpec)
+                                  else {"file": str(pipeline)})
+        if models:
+            params["models"] = dict(models)
+        return self.add_node(name, PIPELINE, params=params, inputs=inputs, map=map, cache=cache)
+
+    def file_of(self, key: str) -> str | None:
+        """The file where `key` ("nodes.x", "models.m", ...) was written."""
+        return self.files.get(key) or self.source
+
     # -- YAML -----------------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, base: str | Path | None = None) -> dict[str, Any]:
+        """Plain data. An included Pipeline object is written as `file:` (relative to `base`, default this
+        pipeline's folder) when it has a source file, else as an inline `pipeline:` mapping."""
         d: dict[str, Any] = {}
         if self.name:
             d["name"] = self.name
@@ -117,15 +144,26 @@ class PipelineSpec:
         if self.models:
             d["models"] = {k: dict(v) for k, v in self.models.items()}
         d["inputs"] = {k: v.to_dict() for k, v in self.inputs.items()}
+        if base is None and self.source:
+            base = Path(self.source).resolve().parent
         d["nodes"] = {k: v.to_dict() for k, v in self.nodes.items()}
+        for k, v in self.nodes.items():
+            inner = v.params.get("pipeline") if v.type == PIPELINE else None
+            if isinstance(inner, PipelineSpec):
+                params = {key: val for key, val in v.params.items() if key != "pipeline"}
+                if inner.source:
+                    d["nodes"][k]["params"] = {"file": _relative(inner.source, base), **params}
+                else:
+                    d["nodes"][k]["params"] = {"pipeline": inner.to_dict(base), **params}
         d["outputs"] = dict(self.outputs)
         return d
 
-    def to_yaml(self) -> str:
-        return dump_yaml(self.to_dict())
+    def to_yaml(self, base: str | Path | None = None) -> str:
+        return dump_yaml(self.to_dict(base))
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_yaml(), encoding="utf-8")
+        """Write YAML; included files are named relative to `path`'s folder."""
+        Path(path).write_text(self.to_yaml(Path(path).resolve().parent), encoding="utf-8")
 
     @classmethod
     def from_yaml(cls, path_or_text: str | Path) -> "PipelineSpec":

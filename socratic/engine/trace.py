@@ -68,12 +68,13 @@ class NodeRecord:
 @dataclass
 class Trace:
     pipeline: str
-    records: list[NodeRecord] = field(default_factory=list)
+    records: list[NodeRecord] = field(default_factory=list)  # every node run; included ones as `caption/places`
     warnings: list[str] = field(default_factory=list)
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)  # included pipeline -> file, inputs, outputs
 
     def to_dict(self) -> dict[str, Any]:
         table = MediaTable()
-        nodes = [table.refer(asdict(r)) for r in self.records]
+        nodes = _nested([table.refer(asdict(r)) for r in self.records], table.refer(self.groups))
         return {"schema_version": SCHEMA_VERSION, "pipeline": self.pipeline, "warnings": list(self.warnings),
                 "nodes": nodes, "media": table.entries}
 
@@ -112,6 +113,35 @@ class Trace:
                     body = text if "\n" not in text else "\n" + _indent(text, "      ")
                     lines.append(f"{arrow} {port}: {body}")
         return "\n".join(lines)
+
+
+def _nested(records: list[dict[str, Any]], groups: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Records of an included pipeline (`caption/places`) nest, by their own names, in a `type: pipeline` record
+    of its node (`nodes: [...]`) with the include's file, inputs and outputs and its nodes' totals."""
+    top: list[dict[str, Any]] = []
+    made: dict[str, dict[str, Any]] = {}
+
+    def holder(path: str) -> list[dict[str, Any]]:
+        if not path:
+            return top
+        if path not in made:
+            parent, _, short = path.rpartition("/")
+            made[path] = {"node": short, "type": "pipeline", **groups.get(path, {}), "models": {}, "seconds": 0.0,
+                          "cached": True, "warnings": [], "nodes": []}
+            holder(parent).append(made[path])
+        return made[path]["nodes"]
+
+    for r in records:
+        path, _, short = r["node"].rpartition("/")
+        holder(path).append({**r, "node": short})
+        while path:  # totals up the chain of includes
+            g = made[path]
+            g["seconds"] = round(g["seconds"] + r["seconds"], 4)
+            g["cached"] = g["cached"] and r["cached"]
+            g["models"].update(r["models"])
+            g["warnings"] += [w for w in r["warnings"] if w not in g["warnings"]]
+            path = path.rpartition("/")[0]
+    return top
 
 
 _MEDIA = ("<image ", "<tensor ", "<array ", "<keyframe ")

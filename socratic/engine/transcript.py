@@ -88,8 +88,10 @@ def compact_transcript(records: Iterable[Any]) -> str:
     """Records: NodeRecords (or objects with node, type, inputs, outputs, models, cached, items)."""
     out: list[str] = []
     seen: dict[str, list[str]] = {}
+    headed: set[str] = set()
     for r in records:
         n = r.items
+        start = len(out)
         if any(_has_text(v) for v in r.outputs.values()):
             model = f" ({', '.join(r.models.values())})" if r.models else ""
             count = f" · {n} items" if n is not None else ""
@@ -114,6 +116,14 @@ def compact_transcript(records: Iterable[Any]) -> str:
                     if item:
                         out.append(f"  [{i}] " + item[0].lstrip())
                         out.extend(item[1:])
+        parts = r.node.split("/")
+        if len(out) > start and len(parts) > 1:  # a node of an included pipeline: under its heading, indented
+            heads = []
+            for d in range(1, len(parts)):
+                if "/".join(parts[:d]) not in headed:
+                    headed.add("/".join(parts[:d]))
+                    heads.append(f"{'  ' * (d - 1)}── {'/'.join(parts[:d])} [pipeline]")
+            out[start:] = heads + ["  " * (len(parts) - 1) + line for line in out[start:]]
         for port, v in r.outputs.items():
             _remember(seen, v, f"{r.node}.{port}")
     return "\n".join(out)

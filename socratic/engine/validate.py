@@ -13,6 +13,7 @@ from ..errors import SocraticError, ValidationError
 from ..models.loader import ModelSpec
 from ..node import NodeType, port_type
 from ..paths import prompt_search_path
+from .compose import SEP, expand
 from .spec import PipelineSpec, parse_ref, split_index
 from ..registry import get_node_type, node_types
 from ..types import Prompt, compatible, item_type, list_of, parse_type, type_name
@@ -20,7 +21,8 @@ from ..types import Prompt, compatible, item_type, list_of, parse_type, type_nam
 
 @dataclass
 class Plan:
-    """A validated pipeline: execution order, node types, resolved params and port types."""
+    """A validated pipeline: execution order, node types, resolved params and port types. `pipeline` is the
+    expanded spec (included pipelines inlined as namespaced nodes)."""
 
     pipeline: PipelineSpec
     order: list[str]
@@ -65,14 +67,26 @@ def _param_ok(value: Any, ann: Any) -> bool:
 
 def validate(p: PipelineSpec, *, raise_on_error: bool = True) -> Plan:
     problems: list[SocraticError] = list(p.load_problems)
-    file = p.source or "<pipeline>"
-    base = Path(p.source).resolve().parent if p.source else None
+    p, included = expand(p)
+    problems += included
+
+    def locate(key: str | None, node: str | None) -> tuple[str, int | None]:
+        keys = [k for k in (key, f"nodes.{node}" if node else None) if k]
+        for k in keys:
+            if p.lines.get(k) is not None:
+                return p.file_of(k) or "<pipeline>", p.lines[k]
+        return (p.file_of(keys[0]) if keys else p.source) or "<pipeline>", None
 
     def problem(msg: str, key: str | None = None, node: str | None = None, fld: str | None = None) -> None:
-        line = p.lines.get(key) if key else None
-        if line is None and node:
-            line = p.lines.get(f"nodes.{node}")
+        file, line = locate(key, node)
+        group = p.groups.get(node.rsplit(SEP, 1)[0]) if node and SEP in node else None
+        if group is not None:
+            msg += f" (included by node '{group.name}' at {group.site})"
         problems.append(SocraticError(msg, file=file, line=line, node=node, field=fld))
+
+    def prompt_base(node: str) -> Path | None:
+        file = p.file_of(f"nodes.{node}")
+        return Path(file).resolve().parent if file else None
 
     # models
     models: dict[str, ModelSpec] = {}
@@ -120,7 +134,7 @@ def validate(p: PipelineSpec, *, raise_on_error: bool = True) -> Plan:
                             where, node=name, fld=key)
             elif param.type is Prompt:
                 try:
-                    value = load_prompt(value, base)
+                    value = load_prompt(value, prompt_base(name))
                 except SocraticError as exc:
                     problem(exc.message, where, node=name, fld=key)
             elif not _param_ok(value, param.type):
@@ -156,7 +170,8 @@ def validate(p: PipelineSpec, *, raise_on_error: bool = True) -> Plan:
                 return None
             return input_types.get(tail, Any)
         if head not in p.nodes:
-            problem(f"'{ref}' names no node or pipeline input", key, node=node, fld=fld)
+            if head not in p.groups:  # a bad ref to an include's output was reported by expand
+                problem(f"'{ref}' names no node or pipeline input", key, node=node, fld=fld)
             return None
         if head not in types:
             return None

@@ -11,7 +11,7 @@ from ..models.base import LM
 from ..node import node
 from ..types import Prompt
 
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(\|a)?\}")
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?:\[(-?\d+)\])?(\|a)?\}")
 _AN_EXCEPTIONS = ("uni", "use", "usu", "ure", "eu", "one", "once")  # vowel letter, consonant sound: "a"
 _SILENT_H = ("hour", "honest", "honor", "honour", "heir")  # consonant letter, vowel sound: "an"
 
@@ -28,13 +28,20 @@ def with_article(text: str) -> str:
 
 
 def fill(template: str, values: dict[str, Any], *, sep: str = ", ") -> str:
-    """Replace each `{name}`; a list value is joined with `sep`; `{name|a}` also puts "a" or "an" before it.
-    Other braces are left alone."""
+    """Replace each `{name}`; a list value is joined with `sep`; `{name[i]}` is its element i (negative: from
+    the end); `{name|a}` / `{name[i]|a}` also put "a" or "an" before it. Other braces are left alone."""
 
     def sub(m: re.Match) -> str:
         v = values[m.group(1)]
+        if m.group(2) is not None:
+            i = int(m.group(2))
+            if not isinstance(v, (list, tuple)):
+                raise SocraticError(f"'{m.group(0)}' takes an element, but '{m.group(1)}' is not a list")
+            if not -len(v) <= i < len(v):
+                raise SocraticError(f"'{m.group(0)}': index {i} out of range ({len(v)} items)")
+            v = v[i]
         text = sep.join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
-        return with_article(text) if m.group(2) and text.strip() else text
+        return with_article(text) if m.group(3) and text.strip() else text
 
     missing = [p for p in placeholders(template) if p not in values]
     if missing:
@@ -54,7 +61,8 @@ def _check_prompt(params: dict[str, Any], ports: set[str]) -> list[str]:
 
 @node("prompt", outputs={"text": str}, check=_check_prompt)
 def prompt(*, template: Prompt, sep: str = ", ", **fields: Any) -> str:
-    """Fill `{placeholders}` in a template (inline or a prompts/ file) from the wired inputs."""
+    """Fill `{placeholders}` in a template (inline or a prompts/ file) from the wired inputs: `{name}`,
+    `{name[0]}` (an element of a list), `{name|a}` (with "a"/"an")."""
     return fill(template, fields, sep=sep)
 
 

@@ -6,7 +6,8 @@
     pica.answer_many("val.jsonl", out="pred.jsonl")                       # resumable; batched LM calls
 
 A given caption (argument or dataset column) rewires the `caption` input of every pica_prompts node to a
-pipeline input and drops the nodes only the captioner needed. answer_many() is the dataset executor
+pipeline input and drops the nodes only the captioner needed. The pipeline is used expanded: an included
+captioner (`type: pipeline`) is nodes named `caption/...` here. answer_many() is the dataset executor
 (socratic/engine/datasets/) with a PICa job: `batch_size` questions per pipeline run (one CLIP selection product and
 one LM call for all their prompts), one owned JSONL line per question, answered question_ids skipped and
 failed ones retried.
@@ -34,7 +35,7 @@ PICA_NODES = ("pica_select", "pica_prompts", "pica_answer")
 class PICa:
     def __init__(self, pipeline: Pipeline, *, profile: str | None = None, random_vlm: bool = False,
                  seed: int = 0, cache: bool = True, cache_dir: Any = None, progress: bool = False):
-        self.pipeline = pipeline
+        self.pipeline = pipeline = pipeline.expanded()  # an included captioner's nodes as `caption/...`
         self.run_options = {"profile": profile, "random_vlm": random_vlm, "seed": seed, "cache": cache,
                             "cache_dir": cache_dir, "progress": progress}
         if not any(ns.type == PROMPT_NODE for ns in pipeline.nodes.values()):
@@ -47,8 +48,9 @@ class PICa:
                   models: dict[str, dict[str, Any]] | None = None,
                   params: dict[str, dict[str, Any]] | None = None, **options: Any) -> "PICa":
         """Load a pipeline; `memory` replaces every pica_select's memory, `models` replaces whole model specs,
-        `params` updates node params ({node: {param: value}}). Options: profile, random_vlm, seed, cache."""
-        p = Pipeline.from_yaml(Path(path))
+        `params` updates node params ({node: {param: value}}; an included pipeline's nodes by path, e.g.
+        `caption/captions`). Options: profile, random_vlm, seed, cache."""
+        p = Pipeline.from_yaml(Path(path)).expanded()
         for name, spec in (models or {}).items():
             p.models[name] = dict(spec)
         for node, kv in (params or {}).items():

@@ -11,6 +11,7 @@ from typing import Any, Hashable, Sequence
 from ...errors import ModelNotFound, SocraticError
 from ..runner import run_batch
 from ..trace import summarise
+from ..compose import inlined
 from ..validate import validate
 from ...types import Prompt
 from .checks import check_row
@@ -23,14 +24,12 @@ TRANSPORT_OPTIONS = {"device", "batch_size", "base_url", "timeout", "max_retries
 
 
 def portable_spec(pipeline, plan) -> dict[str, Any]:
-    """The pipeline as a dict, with prompt files inlined (workers need not see the driver's files)."""
-    spec = pipeline.to_dict()
-    for name, node in spec["nodes"].items():
-        nt = plan.types[name]
-        for key in node.get("params", {}):
-            if nt.params[key].type is Prompt:
-                node["params"][key] = plan.params[name][key]
-    return spec
+    """The pipeline as a dict, with prompt files and included pipelines inlined (workers need not see the
+    driver's files)."""
+    flat = plan.pipeline
+    prompts = {name: {k: plan.params[name][k] for k in flat.nodes[name].params if k in nt.params
+                      and nt.params[k].type is Prompt} for name, nt in plan.types.items()}
+    return inlined(pipeline, prompts)
 
 
 def pipeline_digest(pipeline, plan) -> str:
