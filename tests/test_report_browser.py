@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -65,8 +66,17 @@ def _shot(browser: Browser, name: str, selector: str, tmp: Path) -> None:
         shutil.copy(path, REPO / "docs" / f"report-{name}.png")
 
 
+def _flat(records: list, prefix: str = "") -> list[tuple[str, dict]]:
+    """(full name, record) of every record, included pipelines' records (`nodes`) under `outer/`."""
+    out = []
+    for r in records:
+        out.append((prefix + r["node"], r))
+        out += _flat(r.get("nodes") or [], f"{prefix}{r['node']}/")
+    return out
+
+
 def _node(result: dict, type_: str) -> dict:
-    return next(n for n in result["trace"]["nodes"] if n["type"] == type_)
+    return next(r for _, r in _flat(result["trace"]["nodes"]) if r["type"] == type_)
 
 
 def test_video_report(runs, browser, tmp_path):
@@ -104,20 +114,21 @@ def test_video_report(runs, browser, tmp_path):
 
 def test_dag_view(runs, browser, tmp_path):
     result_path, html = runs["ego"]
-    result = json.loads(result_path.read_text())
-    names = [n["node"] for n in result["trace"]["nodes"]]
+    flat = _flat(json.loads(result_path.read_text())["trace"]["nodes"])
     _open(browser, html)
     svg_nodes = browser.js("[...document.querySelectorAll('#view-dag svg g.node title')].map(t => t.textContent)")
-    assert sorted(svg_nodes) == sorted(names + ["inputs.video", "inputs.scene_threshold"])
+    groups = {name for name, r in flat if r.get("nodes")}  # included pipelines: clusters of their nodes
+    assert {name for name, _ in flat} - groups | {"inputs.video", "inputs.scene_threshold"} == set(svg_nodes)
+    clusters = browser.js("[...document.querySelectorAll('#view-dag svg g.cluster title')].map(t => t.textContent)")
+    assert len(clusters) == len(groups)
     edges = browser.js("document.querySelectorAll('#view-dag svg g.edge').length")
-    assert edges == sum(len(n["sources"]) for n in result["trace"]["nodes"])
+    assert edges == sum(len(r.get("sources", {})) for _, r in flat)
     rows = browser.js("[...document.querySelectorAll('#view-dag table.nodes tbody tr')].map(r => "
                       "[...r.cells].map(c => c.innerText))")
-    assert [r[0].strip() for r in rows] == names
-    by_name = dict(zip(names, rows))
-    for n in result["trace"]["nodes"]:  # time, cache and model ids as recorded
-        assert by_name[n["node"]][3] == ("hit" if n["cached"] else "no")
-        assert all(m in by_name[n["node"]][5] for m in n["models"].values())
+    assert [r[0].strip() for r in rows] == [r["node"] for _, r in flat]
+    for row, (_, r) in zip(rows, flat):  # time, cache and model ids as recorded
+        assert row[3] == ("hit" if r["cached"] else "no")
+        assert all(m in row[5] for m in r["models"].values())
     _offline(browser, html)
     _shot(browser, "dag", "#view-dag", tmp_path)
 
@@ -130,10 +141,12 @@ def test_dag_without_graphviz_is_a_list(runs, browser, tmp_path):
     assert proc.returncode == 0, proc.stderr
     _open(browser, html)
     items = browser.js("[...document.querySelectorAll('#view-dag ol.dag-list > li')].map(li => li.innerText)")
-    names = [n["node"] for n in json.loads(result_path.read_text())["trace"]["nodes"]]
-    assert [i.split(" [")[0] for i in items] == names
+    flat = _flat(json.loads(result_path.read_text())["trace"]["nodes"])
+    assert [i.split(" [")[0] for i in items] == [name for name, _ in flat]
     assert browser.js("document.querySelector('#view-dag svg')") is None
-    assert "fill (text → prompt)" in next(i for i in items if i.startswith("captions "))
+    lm = next(name for name, r in flat if r["type"] == "lm_generate")
+    fill = next(name for name, r in flat if r["type"] == "prompt")
+    assert f"{fill} (text → prompt)" in next(i for i in items if i.startswith(f"{lm} ["))
 
 
 def test_caption_report(runs, browser, tmp_path):
@@ -155,7 +168,7 @@ def test_caption_report(runs, browser, tmp_path):
     prompt = browser.js("document.querySelector('#view-caption pre.prompt').textContent")
     assert prompt == result["outputs"]["prompt"]
     labels = browser.js("document.querySelector('#view-caption table.labels').innerText")
-    for n in result["trace"]["nodes"]:
+    for _, n in _flat(result["trace"]["nodes"]):
         if n["type"] == "clip_classify":
             assert all(lab in labels for lab in n["outputs"]["labels"])
     _shot(browser, "caption", "#view-caption", tmp_path)
@@ -224,13 +237,18 @@ def test_dataset_report_filters_and_links(runs, browser, tmp_path):
 
 
 def test_compact_transcript(runs):
-    text = runs["transcript"]
+    from socratic.engine.trace import NodeRecord, Trace
+
+    text = runs["transcript"].split("\n\n{")[0]  # stdout: the transcript, then the outputs JSON
     result = json.loads(runs["ego"][0].read_text())
     prompts = _node(result, "prompt")["outputs"]["text"]
-    for p in prompts:  # each mapped value once per item
+    for i, p in enumerate(prompts):  # each mapped value once per item; the LM's input names where it came from
         assert text.count(p.splitlines()[2]) == 1
-    assert text.count(result["outputs"]["segments"][0]["text"]) <= 3  # segments, text, heard: not every node
-    assert "= activity_prompt.text[0]" in text
+        assert re.search(rf"\[{i}\] ← prompt: = \S*activity_prompt\.text\[{i}\]", text)
+    leaves = [NodeRecord(**{k: v for k, v in r.items() if k in NodeRecord.__dataclass_fields__})
+              for _, r in _flat(result["trace"]["nodes"]) if not r.get("nodes")]
+    full = Trace("ego", leaves).transcript_full()
+    assert len(text.splitlines()) < 0.75 * len(full.splitlines())
 
 
 def test_report_of_a_trace_with_missing_thumbnails(runs, browser, tmp_path):

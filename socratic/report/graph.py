@@ -24,17 +24,18 @@ def anchor(name: str) -> str:
 
 
 def _resolve(ref: str, node: Node, names: set[str]) -> tuple[str, str] | None:
+    """A source ref → (node or `inputs.NAME`, output). Names are the run's full names (`world/frames`);
+    a name relative to the node's own include is accepted too."""
     m = REF.match(ref.strip())
     if not m:
         return None
     src, port = m.group(1), m.group(2) + (m.group(3) or "")
+    if src == "inputs":
+        return f"inputs.{port}", ""
     scope = node.name.rsplit("/", 1)[0] + "/" if "/" in node.name else ""
-    for cand in (scope + src, src):
+    for cand in (src, scope + src):
         if cand in names:
             return cand, port
-    if src == "inputs":  # inside an included pipeline: its inputs come through the include's own node
-        parent = scope[:-1]
-        return (parent, port) if parent in names else (f"{scope}inputs.{port}", "")
     return None
 
 
@@ -48,7 +49,7 @@ def edges(nodes: list[Node]) -> tuple[list[Edge], bool]:
                 hit = _resolve(ref, n, names)
                 if hit:
                     src, out_port = hit
-                    out.append(Edge(src, n.name, f"{out_port} → {port}" if out_port and src != n.parent else port))
+                    out.append(Edge(src, n.name, f"{out_port} → {port}" if out_port else port))
         return out, False
     return _inferred(nodes), True
 

@@ -23,6 +23,7 @@ class Node:
     depth: int = 0
     parent: str | None = None
     problems: list[str] = field(default_factory=list)
+    file: str | None = None  # an included pipeline's file
 
     @property
     def short(self) -> str:
@@ -62,7 +63,7 @@ def normalise(raw: Any, index: int, prefix: str = "", depth: int = 0, parent: st
         warnings=[str(w) for w in warnings] if isinstance(warnings, list) else [],
         sources={str(k): str(v) for k, v in _dict(raw.get("sources"), "sources", problems).items()},
         depth=depth or full.count("/"), parent=parent or (full.rsplit("/", 1)[0] if "/" in full else None),
-        problems=problems)
+        problems=problems, file=raw.get("file") if isinstance(raw.get("file"), str) else None)
     out = [node]
     if isinstance(inner, dict):
         inner = [{"node": k, **v} if isinstance(v, dict) else v for k, v in inner.items()]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from ..dot_svg import dot_to_svg, quote
 from ..graph import Edge, anchor, edges
 from ..load import RunDoc
+from ..records import Node
 from ..page import section
 from ..values import Media, esc, ports
 
@@ -20,22 +21,47 @@ def _seconds(s: float | None) -> str:
     return "?" if s is None else (f"{s:.2f} s" if s >= 0.01 else f"{s * 1000:.1f} ms")
 
 
+def _box(n: Node, slowest: float) -> str:
+    share = (n.seconds or 0.0) / slowest
+    fill = "#dff3e6" if n.cached else f"#ff{int(255 - 120 * share):02x}{int(255 - 200 * share):02x}"
+    label = f"{n.short}\n{n.type}\n{_seconds(n.seconds)}{' · cached' if n.cached else ''}"
+    return (f"{quote(n.name)} [label={quote(label)}, fillcolor=\"{fill}\", URL={quote('#' + anchor(n.name))}, "
+            f"tooltip={quote(n.name)}{', color=red, penwidth=2' if n.warnings else ''}];")
+
+
 def _dot(doc: RunDoc, links: list[Edge]) -> str:
-    slowest = max((n.seconds or 0.0 for n in doc.nodes), default=0.0) or 1.0
-    lines = ['digraph run {', 'rankdir=TB; node [shape=box, style="rounded,filled", fontname="Helvetica", '
-             'fontsize=10]; edge [fontname="Helvetica", fontsize=8, color="#8a93a6"];']
+    """Nodes as boxes coloured by time (green: from the cache); an included pipeline as a cluster of its nodes."""
+    slowest = max((n.seconds or 0.0 for n in doc.nodes if not _is_group(doc, n)), default=0.0) or 1.0
+    children: dict[str | None, list[Node]] = {}
     for n in doc.nodes:
-        share = (n.seconds or 0.0) / slowest
-        fill = "#dff3e6" if n.cached else f"#ff{int(255 - 120 * share):02x}{int(255 - 200 * share):02x}"
-        label = f"{n.short}\n{n.type}\n{_seconds(n.seconds)}{' · cached' if n.cached else ''}"
-        lines.append(f"{quote(n.name)} [label={quote(label)}, fillcolor=\"{fill}\", URL={quote('#' + anchor(n.name))}, "
-                     f"tooltip={quote(n.name)}{', color=red, penwidth=2' if n.warnings else ''}];")
-    for src in sorted({e.src for e in links if e.src not in {n.name for n in doc.nodes}}):
+        children.setdefault(n.parent, []).append(n)
+
+    def emit(parent: str | None) -> list[str]:
+        out = []
+        for n in children.get(parent, []):
+            if n.name in children:  # an include: its nodes in a box of their own
+                title = f"{n.short} · {n.file or n.type} · {_seconds(n.seconds)}"
+                out += [f"subgraph {quote('cluster_' + anchor(n.name))} {{", f"label={quote(title)}; "
+                        f'style="rounded,dashed"; color="#8a93a6"; URL={quote("#" + anchor(n.name))};',
+                        *emit(n.name), "}"]
+            else:
+                out.append(_box(n, slowest))
+        return out
+
+    lines = ['digraph run {', 'rankdir=TB; node [shape=box, style="rounded,filled", fontname="Helvetica", '
+             'fontsize=10]; edge [fontname="Helvetica", fontsize=8, color="#8a93a6"]; '
+             'graph [fontname="Helvetica", fontsize=10];', *emit(None)]
+    known = {n.name for n in doc.nodes}
+    for src in sorted({e.src for e in links if e.src not in known}):
         lines.append(f"{quote(src)} [shape=ellipse, style=filled, fillcolor=\"#eef4ff\"];")
     for e in links:
         lines.append(f"{quote(e.src)} -> {quote(e.dst)} [label={quote(e.label)}];")
     lines.append("}")
     return "\n".join(lines)
+
+
+def _is_group(doc: RunDoc, n: Node) -> bool:
+    return any(m.parent == n.name for m in doc.nodes)
 
 
 def _fallback(doc: RunDoc, links: list[Edge]) -> str:
