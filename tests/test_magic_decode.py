@@ -6,6 +6,8 @@ open_clip from scratch, CLIP's stock `encode_text`. Models run in float64 so tha
 algorithm, not rounding.
 """
 
+import math
+
 import pytest
 import torch
 
@@ -262,12 +264,78 @@ def test_caption_is_cut_at_end_of_text_and_stop_at_eos_changes_nothing(models, t
                          tok.eos_token_id) == "a man on"
 
 
+# ---- work skipped or done faster, same tokens ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def sharp_clip(models):
+    """The tiny CLIP with a logit scale of 1000: the image term picks one candidate clearly, as real CLIPs
+    often do, so most candidates provably lose before their LM pass."""
+    import copy
+
+    clip = copy.deepcopy(models[1])
+    clip.logit_scale.data.fill_(math.log(1000.0))
+    return clip
+
+
+@pytest.mark.parametrize("candidates", ["tree", "expand"])
+def test_losers_skip_the_lm_pass_and_tokens_match_the_formula(models, tok, img, sharp_clip, candidates):
+    lm, _, _, ctok = models
+    prompts = ["A picture of", "<-start_of_text->", "Some words here and there"]
+    kw = dict(image_embeds=img, prompts=prompts, k=10, alpha=0.1, beta=2.0, max_new_tokens=10,
+              candidates=candidates)
+    stats, every = {}, {}
+    skip = magic_decode(lm, tok, sharp_clip, ctok, skip_losers=True, stats=stats, **kw)
+    full = magic_decode(lm, tok, sharp_clip, ctok, skip_losers=False, stats=every, **kw)
+    assert skip.token_ids == full.token_ids
+    assert every["lm_positions"] == 10 * 10
+    assert stats["lm_positions"] < every["lm_positions"] / 2  # most candidates were out of reach
+    check_every_step((lm, sharp_clip, None, ctok), tok, img, skip.token_ids, [tok(p)["input_ids"] for p in prompts],
+                     10, 0.1, 2.0)
+    alone = [magic_decode(lm, tok, sharp_clip, ctok, skip_losers=True, **{**kw, "image_embeds": img[i:i + 1],
+                                                                         "prompts": [prompts[i]]})
+             for i in range(3)]
+    assert skip.token_ids == [a.token_ids[0] for a in alone]
+
+
+def test_contrastive_search_skips_losers_too(models, tok):
+    import copy
+
+    lm = copy.deepcopy(models[0])
+    with torch.no_grad():  # sharper next-token probabilities; hidden-state cosines are unchanged by the scale
+        lm.transformer.ln_f.weight.mul_(40.0)
+        lm.transformer.ln_f.bias.mul_(40.0)
+    ids = tok("The dog")["input_ids"]
+    stats = {}
+    out = magic_search(lm, torch.tensor([ids]), steps=10, k=6, alpha=0.2, beta=0.0, skip_losers=True, stats=stats)
+    assert out[0].tolist() == contrastive_search(lm, ids, 10, 6, 0.2)
+    assert stats["lm_positions"] < 10 * 6 and stats["candidates"] == "tree"
+
+
+def test_float32_own_pass_and_packed_matmuls_match_the_formula(tok):
+    lm = random_lm(tok, seed=2)
+    clip, _, ctok = random_clip("tiny", seed=2)
+    img = torch.nn.functional.normalize(torch.randn(3, 32, generator=torch.Generator().manual_seed(2)), dim=-1)
+    prompts = ["A picture of", "<-start_of_text->", "Some words here"]
+    stats = {}
+    fast = magic_decode(lm, tok, clip, ctok, image_embeds=img, prompts=prompts, k=8, max_new_tokens=10, stats=stats)
+    stock = magic_decode(lm, tok, clip, ctok, image_embeds=img, prompts=prompts, k=8, max_new_tokens=10,
+                         packed_matmuls=False, candidates="expand", share_clip_prefix=False)
+    assert fast.token_ids == stock.token_ids
+    assert stats["lm_pass"] == "own"
+    from socratic.magic.packed_linear import onednn_available
+
+    assert stats["packed"] == onednn_available()
+    check_every_step((lm, clip, None, ctok), tok, img, fast.token_ids, [tok(p)["input_ids"] for p in prompts],
+                     8, 0.1, 2.0)
+
+
 # ---- bad input ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kw,field", [
     (dict(k=0), "k"), (dict(k=-3), "k"), (dict(k=60000), "k"), (dict(k=2.5), "k"), (dict(alpha=1.5), "alpha"),
     (dict(beta=-1.0), "beta"), (dict(alpha=float("nan")), "alpha"), (dict(decoding_len=1), "decoding_len"),
     (dict(prompts=["a", "b"]), "prompt"), (dict(candidates="beam"), "candidates"),
+    (dict(skip_losers="yes"), "skip_losers"), (dict(packed_matmuls=None), "packed_matmuls"),
 ])
 def test_bad_arguments_raise_socratic_error(models, tok, img, kw, field):
     lm, clip, _, ctok = models

@@ -26,7 +26,7 @@ from ..errors import SocraticError
 from ..models.hf_forward import accepts, cache_arg
 from .clip_text import ClipTokens, HeadState, PrefixTextEncoder
 from .gpt2_candidates import Gpt2Candidates, unsupported
-from .packed_linear import use_packed
+from .packed_linear import linear, use_packed
 from .lm_text import LmText
 
 START_TEXT = "<-start_of_text->"
@@ -237,6 +237,9 @@ def magic_search(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tens
             raise SocraticError(f"{img.shape[0]} images but {B} prompts", field="image")
         if logit_scale is None:
             logit_scale = float(clip_model.logit_scale.detach().exp())
+    for name, val in (("skip_losers", skip_losers), ("packed_matmuls", packed_matmuls)):
+        if not isinstance(val, bool) and val != "auto":
+            raise SocraticError(f"{name} must be true, false or 'auto', got {val!r}", field=name)
     if stop_at_eos and eos_token_id is None:
         raise SocraticError("stop_at_eos needs an end-of-text token id", field="stop_at_eos")
     pad = pad_token_id if pad_token_id is not None else eos_token_id
@@ -258,6 +261,8 @@ def magic_search(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tens
     logits = out.logits[:, -1]
     next_pos = mask2d.sum(-1)
     head = model.get_output_embeddings()
+    if isinstance(head, torch.nn.Linear):
+        head = linear(head, "w", head.weight, head.bias, mode=packed_matmuls)
     head_ok = False
     if alpha:
         last = out.hidden_states[-1]
@@ -359,11 +364,13 @@ def magic_search(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tens
         next_pos = next_pos + 1
     if done_at < steps:
         gen[:, done_at:] = pad
-    if stats is not None and beta:
-        stats.update(clip_tokens=dict(clip_tok.stats), clip_positions=enc.tokens_run, lm_text=lm_text.strategy,
-                     clip_shared=enc.fast, candidates=cands.mode if alpha else "none", head=head_ok,
-                     lm_positions=lm_positions, lm_pass="own" if alpha and cands.own else "model",
+    if stats is not None:
+        stats.update(candidates=cands.mode if alpha else "none", head=head_ok, lm_positions=lm_positions,
+                     lm_pass="own" if alpha and cands.own else "model",
                      packed=use_packed(next(model.parameters()), packed_matmuls))
+        if beta:
+            stats.update(clip_tokens=dict(clip_tok.stats), clip_positions=enc.tokens_run,
+                         lm_text=lm_text.strategy, clip_shared=enc.fast)
     return gen
 
 

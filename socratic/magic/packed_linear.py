@@ -60,6 +60,7 @@ def linear(owner: torch.nn.Module, name: str, weight: torch.Tensor, bias: torch.
     The reordered weight is cached on `owner` under `name` and redone if the weight changed in place.
     """
     if not use_packed(weight, mode):
+        _STORE.get(owner, {}).pop(name, None)  # a CPU copy of weights since moved or changed in type
         w = weight.t() if transposed else weight
         b = bias
         if rows is not None:
