@@ -216,7 +216,8 @@ def test_video_qa_answers_from_its_evidence(narrated_video, tmp_path, smollm):
     assert out["answer"] == " ".join(want.split()) and "\n" not in out["answer"]
     again = _run("video_qa.yaml", tmp_path / "cache", video=str(narrated_video.path), question="Where was the cat?")
     cached = {r.node for r in again.trace.records if r.cached}
-    assert {"frames", "places", "objects", "speech", "log"} <= cached  # shared with the first question
+    # shared with the first question (the key-frame world state is the included keyframe_world_state.yaml)
+    assert {"world/frames", "world/places", "world/objects", "world/speech", "log"} <= cached
 
 
 @pytest.mark.slow

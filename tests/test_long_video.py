@@ -92,7 +92,7 @@ def test_qa_finds_the_moment_the_keys_were_said(video, summary, cache):
     assert out["answer"].strip() and "\n" not in out["answer"]
     # the log nodes were served from the cache of the summary run
     cached = {r.node for r in out.trace.records if r.cached}
-    assert {"frames", "speech", "activity_candidates"} <= cached
+    assert {"world/frames", "world/speech", "world/activity_candidates"} <= cached
 
 
 def test_unrelated_question_gets_a_result_without_text_evidence(video, summary, cache):

@@ -219,8 +219,10 @@ def test_recipe_follows_the_reference():
     fields = {f for _, f, _, _ in string.Formatter().parse(METHODS_PROMPT) if f}
     assert set(n["fill"]["inputs"]) == fields
     assert n["fill"]["params"]["template"] == {"file": "prompts/socratic_caption.txt"}
-    for name in ("place1", "place2", "place3"):
-        assert n[name]["params"]["index"] == int(name[-1]) - 1 and n[name]["inputs"]["items"] == "places.labels"
+    for name in ("place1", "place2", "place3"):  # list elements by ref, no pick nodes
+        assert n["fill"]["inputs"][name] == f"places.labels[{int(name[-1]) - 1}]"
+    assert n["fill"]["inputs"]["img_type"] == "img_type.labels[0]"
+    assert not any(spec["type"] == "pick" for spec in n.values())
     for name, spec in n.items():  # every input wired to one of this file's nodes or inputs
         for src in spec.get("inputs", {}).values():
             assert src.split(".")[0] in set(n) | {"inputs"}, (name, src)
