@@ -230,6 +230,21 @@ def test_python_built_composition_round_trips_to_yaml(tmp_path):
     assert Pipeline.from_yaml(p.to_yaml()).to_dict() == p.to_dict()  # no source: an absolute path
 
 
+def test_an_include_by_path_still_names_its_file_when_saved_elsewhere(tmp_path, monkeypatch):
+    write(tmp_path, "shout.yaml", SHOUT)
+    monkeypatch.chdir(tmp_path)
+    p = Pipeline("by_path").add_input("text", "text")
+    p.add_pipeline("s", "shout.yaml", inputs={"text": "inputs.text"}).add_output("loud", "s.loud")
+    assert p.to_dict()["nodes"]["s"]["params"] == {"file": "shout.yaml"}  # relative to the working dir
+    (tmp_path / "deep").mkdir()
+    p.save(tmp_path / "deep" / "p.yaml")
+    back = Pipeline.from_yaml(tmp_path / "deep" / "p.yaml")
+    assert back.nodes["s"].params == {"file": "../shout.yaml"}
+    monkeypatch.chdir(tmp_path / "deep")
+    assert back.run(text="ok", cache_dir=tmp_path / "c")["loud"] == "OK"
+    assert back.to_yaml() == (tmp_path / "deep" / "p.yaml").read_text()
+
+
 def test_map_over_a_sub_pipeline_batches_down_to_its_nodes(tmp_path):
     write(tmp_path, "per.yaml", """\
         inputs:

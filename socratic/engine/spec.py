@@ -144,11 +144,16 @@ class PipelineSpec:
         if self.models:
             d["models"] = {k: dict(v) for k, v in self.models.items()}
         d["inputs"] = {k: v.to_dict() for k, v in self.inputs.items()}
+        origin = Path(self.source).resolve().parent if self.source else Path.cwd()  # where `file:` paths start
         if base is None and self.source:
-            base = Path(self.source).resolve().parent
+            base = origin
         d["nodes"] = {k: v.to_dict() for k, v in self.nodes.items()}
         for k, v in self.nodes.items():
             inner = v.params.get("pipeline") if v.type == PIPELINE else None
+            file = v.params.get("file") if v.type == PIPELINE else None
+            if isinstance(file, str) and base is not None and not Path(file).is_absolute() \
+                    and (origin / file).is_file():  # still naming the same file from `base`
+                d["nodes"][k]["params"]["file"] = _relative(str(origin / file), base)
             if isinstance(inner, PipelineSpec):
                 params = {key: val for key, val in v.params.items() if key != "pipeline"}
                 if inner.source:
