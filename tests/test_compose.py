@@ -373,3 +373,21 @@ def test_bad_include_params_are_one_line_each(tmp_path):
 def test_a_spec_without_includes_expands_to_itself():
     p = Pipeline().add_input("t", "text").add_node("u", "t_upper", inputs={"text": "inputs.t"})
     assert p.expanded() is p and isinstance(Pipeline.from_yaml(OUTER.replace("shout.yaml", "x")), PipelineSpec)
+
+
+def test_an_included_file_s_prompt_files_are_found_beside_it(tmp_path):
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "ask.txt").write_text("Q: {text}")
+    write(tmp_path / "lib", "ask.yaml", """\
+        inputs: {text: text}
+        nodes:
+          q: {type: prompt, params: {template: {file: ask.txt}}, inputs: {text: inputs.text}}
+        outputs: {text: q.text}
+        """)
+    outer = write(tmp_path, "outer.yaml", """\
+        inputs: {text: text}
+        nodes:
+          a: {type: pipeline, params: {file: lib/ask.yaml}, inputs: {text: inputs.text}}
+        outputs: {text: a.text}
+        """)
+    assert Pipeline.from_yaml(outer).run(text="why?", cache=False)["text"] == "Q: why?"

@@ -216,6 +216,7 @@ class _Include:
             return
         n2 = NodeSpec(new, ins.type, copy.deepcopy(ins.params), {}, list(ins.map), ins.cache and self.ns.cache,
                       ins.line)
+        self.out.files[f"nodes.{new}"] = flat.file_of(f"nodes.{iname}") or ""  # its prompt files start there
         nt = get_node_type(ins.type)
         for k, v in n2.params.items():
             if nt is not None and k in nt.params and nt.params[k].model_family and isinstance(v, str):
