@@ -60,6 +60,7 @@ def _warning_visible(browser: Browser) -> None:
 
 
 def _shot(browser: Browser, name: str, selector: str, tmp: Path) -> None:
+    browser.js("document.querySelector('nav.views').style.position = 'static'")  # not over the view's title
     path = browser.screenshot(tmp / f"report-{name}.png", selector)
     assert path.stat().st_size > 10_000
     if os.environ.get("SOCRATIC_DOCS_SCREENSHOTS"):
@@ -103,13 +104,13 @@ def test_video_report(runs, browser, tmp_path):
         assert s["entry"] == len(stamps) - 1 or seg["start"] < stamps[s["entry"] + 1]
     summary = browser.js("document.getElementById('summary').textContent")
     assert summary == result["outputs"]["summary"]
+    _shot(browser, "video", "#view-video", tmp_path)
     # clicking an entry shows the prompt and the LM candidates behind it
     browser.js("document.querySelector('#entry-1 details summary').click()")
     shown = browser.js("document.querySelector('#entry-1 details').innerText")
     prompt = _node(result, "lm_generate")["inputs"]["prompt"][1]
     candidates = _node(result, "lm_generate")["outputs"]["texts"][1]
     assert prompt.splitlines()[2] in shown and all(c in shown for c in candidates if c.strip())
-    _shot(browser, "video", "#view-video", tmp_path)
 
 
 def test_dag_view(runs, browser, tmp_path):

@@ -72,7 +72,9 @@ def render(value: Any, media: Media, depth: int = 0) -> str:
         return thumb
     if isinstance(value, str):
         return text_block(value)
-    if value is None or isinstance(value, (bool, int, float)):
+    if isinstance(value, float):
+        return f'<span class="scalar" title="{value!r}">{value:.6g}</span>'
+    if value is None or isinstance(value, (bool, int)):
         return f'<span class="scalar">{esc(json.dumps(value))}</span>'
     if isinstance(value, list):
         if not value:

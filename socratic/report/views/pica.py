@@ -7,7 +7,7 @@ from typing import Any
 
 from ..load import RunDoc
 from ..page import section
-from ..values import Media, esc, render as render_value, text_block
+from ..values import Media, esc, text_block
 
 VIEW_ID = "view-pica"
 
@@ -33,6 +33,10 @@ def _example(ex: Any) -> str:
     sim_txt = f'<span class="score">sim {sim:.3f}</span>' if isinstance(sim, (int, float)) else ""
     return (f'<li class="prompt-example">{sim_txt}<b>Context:</b> {esc(cap)} <b>Q:</b> {esc(q)} '
             f"<b>A:</b> {esc(a)}</li>")
+
+
+def _fmt(score: Any) -> str:
+    return f"{score:.3f}" if isinstance(score, (int, float)) else "not scored"
 
 
 def _winner(cands: list[dict]) -> int | None:
@@ -69,8 +73,7 @@ def render(doc: RunDoc, media: Media) -> tuple[str, str, str]:
         exs = "".join(_example(e) for e in (group if isinstance(group, list) else []))
         cand = cands[i] if i < len(cands) else None
         if cand is not None:
-            score = cand.get("score")
-            score_txt = f"{score:.3f}" if isinstance(score, (int, float)) else "not scored"
+            score_txt = _fmt(cand.get("score"))
             ans = (f'<div class="pica-answer{" winner" if i == win else ""}">answer: {esc(cand.get("answer", ""))} '
                    f'<span class="score">log-prob {score_txt}</span> raw: {esc(repr(cand.get("text", "")))}</div>')
         else:
@@ -88,6 +91,6 @@ def render(doc: RunDoc, media: Media) -> tuple[str, str, str]:
     if answer:
         final = (f'<h3>Answer</h3><div class="summary" id="pica-final">{esc(answer.outputs.get("answer", ""))} '
                  f'<span class="score">(prompt {win + 1 if win is not None else "?"}, summed log-prob '
-                 f'{render_value(answer.outputs.get("score"), media)})</span></div>')
+                 f'{_fmt(answer.outputs.get("score"))})</span></div>')
     return VIEW_ID, "PICa", section(VIEW_ID, "PICa: in-context examples and answers",
                                     head + final + note + "".join(blocks))
