@@ -90,7 +90,8 @@ def test_pipeline_runs_offline_with_mapped_images(tmp_path):
         im.save(paths[-1])
     text = (REPO / "pipelines" / "magic_caption.yaml").read_text()
     text = text.replace("image: {type: image}", "image: {type: images}")
-    text = text.replace("    inputs: {image: inputs.image}", "    map: [image]\n    inputs: {image: inputs.image}")
+    # the node's own line (the header comment shows an include with the same inputs)
+    text = text.replace("\n    inputs: {image: inputs.image}\n", "\n    map: [image]\n    inputs: {image: inputs.image}\n")
     p = Pipeline.from_yaml(text)
     calls = []
     nt = get_node_type("magic_caption")
