@@ -9,9 +9,15 @@ candidates in one forward pass over the shared key/value cache); `h_j` every ear
 generated; left padding excluded); `T(v)` CLIP's embedding of the decoded last `clip_window` generated ids plus v
 (the prompt excluded); `s` CLIP's exp'd logit scale. Ties go to the candidate the LM ranks first.
 
-Everything stays on the model's device. The only per-step host transfer is of the k candidate ids (and the
+Everything stays on the model's device. The per-step host transfer is of the k candidate ids (and the
 previous choice) that CLIP's text tokenisation needs; with beta == 0 there is none. alpha == 0 skips the
 candidate pass (one token forward after the choice); beta == 0 skips CLIP.
+
+Work skipped or done faster, same formula: candidates whose score without the penalty is more than 2 alpha
+below the best cannot win (the penalty lies in [-alpha, alpha]) and skip the candidate pass (`skip_losers`; on
+CPU by default, as it costs a second host sync a step). GPT-2 models run the candidate pass layer by layer
+(`gpt2_candidates`), and on CPU float32 the per-step matmuls use weights reordered once for oneDNN
+(`packed_matmuls`, see `packed_linear`).
 """
 
 from __future__ import annotations
@@ -218,6 +224,7 @@ def magic_search(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tens
     """MAGiC-decode `steps` tokens after `input_ids` (left-padded). Returns the generated ids, (B, steps).
 
     `image_embeds` (B, D) need not be normalised. With beta == 0 no CLIP argument is needed.
+    `skip_losers` / `packed_matmuls`: True, False or "auto" (see the module's docstring).
     """
     check_hparams(model, k, alpha, beta)
     dev = model_device(model)
