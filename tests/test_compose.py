@@ -348,8 +348,8 @@ def test_workers_get_the_includes_inline(files, tmp_path):
 def test_prompt_templates_take_list_elements():
     from socratic.nodes.text import fill
 
-    assert fill("At {places[0]|a}, near {places[-1]}; {objects}.", {"places": ["inn", "lake"],
-                                                                   "objects": ["a", "b"]}) == "At an inn, near lake; a, b."
+    values = {"places": ["inn", "lake"], "objects": ["a", "b"]}
+    assert fill("At {places[0]|a}, near {places[-1]}; {objects}.", values) == "At an inn, near lake; a, b."
     with pytest.raises(SocraticError, match=r"'\{places\[2\]\}': index 2 out of range \(2 items\)"):
         fill("{places[2]}", {"places": ["inn", "lake"]})
     p = Pipeline().add_input("ps", "texts")

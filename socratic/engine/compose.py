@@ -102,12 +102,14 @@ class _Include:
             self._node(flat, iname, ins, targets, renames, iname in varying, varying)
         self._lines(flat)
         self._models(flat, renames, owners)
-        for gname, g in flat.groups.items():
-            self.out.groups[self.prefix + gname] = Group(
-                self.prefix + gname, g.file, g.title, g.site, {k: self._local(r, targets)[0] for k, r in g.inputs.items()},
-                None if g.outputs is None else {k: self._local(r, targets)[0] for k, r in g.outputs.items()}, g.map)
+        def local(refs: dict[str, str]) -> dict[str, str]:
+            return {k: self._local(r, targets)[0] for k, r in refs.items()}
+
+        for gname, g in flat.groups.items():  # includes inside the included pipeline
+            self.out.groups[self.prefix + gname] = Group(self.prefix + gname, g.file, g.title, g.site, local(g.inputs),
+                                                         None if g.outputs is None else local(g.outputs), g.map)
         group.inputs = {x: t for x, (t, _) in targets.items()}
-        group.outputs = {o: self._local(r, targets)[0] for o, r in flat.outputs.items()}
+        group.outputs = local(flat.outputs)
         for o, ref in group.outputs.items():
             links[f"{self.name}.{o}"] = ref
         return group

@@ -120,8 +120,8 @@ class _Run:
             try:
                 model = load_model(spec)
             except SocraticError as exc:
-                p = self.plan.pipeline
-                raise exc.locate(file=p.file_of(f"models.{spec.name}"), line=p.lines.get(f"models.{spec.name}")) from None
+                p, key = self.plan.pipeline, f"models.{spec.name}"
+                raise exc.locate(file=p.file_of(key), line=p.lines.get(key)) from None
             params[k], model_ids[k] = model, model.model_id
             warns.extend(w for w in model.warnings if w not in warns)
 
