@@ -172,3 +172,37 @@ def test_pipeline_api_trace_json_is_a_report_source(tmp_path):
     trace.write_text(p.run({"name": "Kay"}, cache=False).trace.to_json())
     page = report_html(trace)
     assert "Hi Kay" in page and "Run of api" in page
+
+
+def test_outputs_find_their_thumbnails_in_the_trace(tmp_path):
+    """A schema-2 result's outputs hold bare media descriptions; the report finds them in the media table."""
+    from socratic.engine.runner import RunResult
+
+    kfs = [KeyFrame.from_image(Image.new("RGB", (320, 240), c), t) for c, t in (("red", 0.0), ("blue", 4.0))]
+    trace = Trace("frames", [_record("frames", summarise({"frames": kfs}), type="video_keyframes")])
+    doc = RunResult({"frames": kfs}, trace).to_dict()
+    assert "#" not in json.dumps(doc["outputs"])
+    src = tmp_path / "r.json"
+    src.write_text(json.dumps(doc))
+    page = report_html(src)
+    assert "without a thumbnail" not in page and "missing" not in page
+    outputs = page.split('id="view-outputs"')[1].split("</section>")[0]
+    assert outputs.count('class="chip m-kf-') == 2
+
+
+def test_hierarchical_summaries_every_level(tmp_path):
+    windows = [{"level": 1, "start": 0.0, "end": 60.0, "entries": 12, "summary": "I cooked."},
+               {"level": 1, "start": 60.0, "end": 125.0, "entries": 9, "summary": "I ate."},
+               {"level": 2, "start": 0.0, "end": 125.0, "entries": 2, "summary": "I cooked and ate."}]
+    doc = {"outputs": {}, "trace": {"schema_version": 2, "pipeline": "long", "nodes": [
+        {"node": "log", "type": "world_state_log", "outputs": {"log": [{"t": 0.0, "place": "kitchen"}],
+                                                               "lines": "[00:00] place: kitchen"}},
+        {"node": "summary", "type": "hierarchical_summary",
+         "outputs": {"summary": "A day of food.", "windows": windows, "levels": 3}}]}}
+    src = tmp_path / "long.json"
+    src.write_text(json.dumps(doc))
+    page = report_html(src)
+    video = page.split('id="view-video"')[1].split("</section>")[0]
+    assert video.index("A day of food.") < video.index("Level 2") < video.index("I cooked and ate.") \
+        < video.index("Level 1") < video.index("I cooked.") < video.index("I ate.")
+    assert "[01:00–02:05]" in video and "no key frame recorded" in video

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from support.chromium import Browser, chromium_path
-from support.report_runs import PICA_PROMPTS, PICA_SHOTS, caption_run, cli, egocentric_run, pica_run
+from support.report_runs import (PICA_PROMPTS, PICA_SHOTS, caption_run, cli, egocentric_run, magic_run,
+                                 pica_run, sounds_run)
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(chromium_path() is None, reason="needs chromium (scripts/setup.sh installs it)")]
@@ -33,10 +34,12 @@ def browser():
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("report-runs")
     ego_json, ego_html, transcript = egocentric_run(root)
+    sounds = sounds_run(root)
     cap_json, cap_html = caption_run(root)
     pica_json, pica_html = pica_run(root)
+    magic = magic_run(root)
     return {"ego": (ego_json, ego_html), "transcript": transcript, "caption": (cap_json, cap_html),
-            "pica": (pica_json, pica_html), "root": root}
+            "pica": (pica_json, pica_html), "sounds": sounds, "magic": magic, "root": root}
 
 
 def _open(browser: Browser, html: Path) -> None:
@@ -113,6 +116,25 @@ def test_video_report(runs, browser, tmp_path):
     assert prompt.splitlines()[2] in shown and all(c in shown for c in candidates if c.strip())
 
 
+def test_sound_events_under_their_time(runs, browser):
+    result_path, html = runs["sounds"]
+    result = json.loads(result_path.read_text())
+    events = _node(result, "sound_events")["outputs"]["events"]
+    stamps = _node(result, "video_keyframes")["outputs"]["timestamps"]
+    _open(browser, html)
+    _offline(browser, html)
+    warnings = browser.js("document.getElementById('warnings').innerText")
+    assert "clap" in warnings and "open_clip" in warnings  # both stand-ins named at the top
+    shown = browser.js("[...document.querySelectorAll('#view-video .sound')].map(e => "
+                       "({entry: +e.closest('.entry').id.split('-')[1], text: e.textContent}))")
+    assert len(shown) == len(events) > 5  # every 2 s window, in order
+    for s, ev in zip(shown, events):
+        assert ev["labels"][0] in s["text"]
+        assert s["entry"] == max([0] + [i for i, t in enumerate(stamps) if t <= ev["start"]])
+    lines = browser.js("[...document.querySelectorAll('#view-video .logline')].map(e => e.textContent)")
+    assert lines == result["outputs"]["lines"].split("\n") and all("sounds:" in x for x in lines)
+
+
 def test_dag_view(runs, browser, tmp_path):
     result_path, html = runs["ego"]
     flat = _flat(json.loads(result_path.read_text())["trace"]["nodes"])
@@ -173,6 +195,20 @@ def test_caption_report(runs, browser, tmp_path):
         if n["type"] == "clip_classify":
             assert all(lab in labels for lab in n["outputs"]["labels"])
     _shot(browser, "caption", "#view-caption", tmp_path)
+
+
+def test_magic_report(runs, browser):
+    result_path, html = runs["magic"]
+    result = json.loads(result_path.read_text())
+    _open(browser, html)
+    _offline(browser, html)
+    _warning_visible(browser)
+    assert browser.js("document.querySelector('#view-caption img.hero').naturalWidth") > 0
+    shown = browser.js("document.querySelector('#view-caption .magic-caption').textContent")
+    assert shown == result["outputs"]["caption"]
+    params = _node(result, "magic_caption")["params"]
+    heading = browser.js("document.querySelector('#view-caption h3').textContent")
+    assert f"k={params['k']}" in heading and f"alpha={params['alpha']}" in heading
 
 
 def test_pica_report(runs, browser, tmp_path):

@@ -8,14 +8,14 @@ from ..errors import SocraticError
 from ..paths import write_atomic
 from .load import DatasetDoc, RunDoc, load, run_doc
 from .page import GENERATOR, document
-from .values import Media, esc
+from .values import Media, esc, media_aliases
 from .views import caption, dag, dataset, outputs, pica, video
 
 RUN_VIEWS = (video, pica, caption, outputs, dag)  # in page order; dag always applies
 
 
 def run_html(doc: RunDoc) -> str:
-    media = Media(doc.media)
+    media = Media(doc.media, media_aliases([[n.inputs, n.outputs] for n in doc.nodes]))
     views = [view.render(doc, media) for view in RUN_VIEWS if view.applies(doc)]
     problems = doc.problems + media.problems()
     total = sum(n.seconds or 0.0 for n in doc.nodes if n.depth == 0)

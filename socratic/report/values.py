@@ -20,8 +20,9 @@ def esc(value: Any) -> str:
 class Media:
     """The media table of one run, and what the report could not find in it."""
 
-    def __init__(self, table: dict[str, Any]):
+    def __init__(self, table: dict[str, Any], aliases: dict[str, str] | None = None):
         self.table = table
+        self.aliases = aliases or {}  # description -> id, for media values written without one (outputs)
         self.missing: set[str] = set()  # ids referenced but absent or unusable
         self.unreferenced = 0  # media values written without an id (older traces)
         self.chips: dict[str, str] = {}  # id -> data URI, for the shared CSS rules
@@ -35,17 +36,18 @@ class Media:
             return None
         if ref.kind not in ("image", "keyframe"):
             return f'<span class="media">{esc(ref.text)}</span>'
-        uri = data_uri(self.table.get(ref.id)) if ref.id else None
+        ref_id = ref.id or self.aliases.get(ref.text)
+        uri = data_uri(self.table.get(ref_id)) if ref_id else None
         if uri is None:
-            if ref.id:
-                self.missing.add(ref.id)
+            if ref_id:
+                self.missing.add(ref_id)
             else:
                 self.unreferenced += 1
             return f'<span class="{cls} nothumb" title="thumbnail not in the trace">{esc(ref.text)}</span>'
-        if inline or not re.fullmatch(r"[A-Za-z0-9_-]+", ref.id):
+        if inline or not re.fullmatch(r"[A-Za-z0-9_-]+", ref_id):
             return f'<img class="{cls}" src="{uri}" alt="{esc(ref.text)}" title="{esc(ref.text)}">'
-        self.chips[ref.id] = uri
-        return f'<span class="chip m-{esc(ref.id)}" role="img" title="{esc(ref.text)}"></span>'
+        self.chips[ref_id] = uri
+        return f'<span class="chip m-{esc(ref_id)}" role="img" title="{esc(ref.text)}"></span>'
 
     def css(self) -> str:
         """One rule per thumbnail drawn as a chip."""
@@ -58,6 +60,25 @@ class Media:
         if self.unreferenced:
             out.append(f"{self.unreferenced} image/key-frame value(s) without a thumbnail (an older trace)")
         return out
+
+
+def media_aliases(values: Any) -> dict[str, str]:
+    """Each media description seen with exactly one id in `values` (the trace) -> that id."""
+    seen: dict[str, set[str]] = {}
+
+    def walk(v: Any) -> None:
+        ref = parse_ref(v)
+        if ref is not None and ref.id:
+            seen.setdefault(ref.text, set()).add(ref.id)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+        elif isinstance(v, dict):
+            for x in v.values():
+                walk(x)
+
+    walk(values)
+    return {text: next(iter(ids)) for text, ids in seen.items() if len(ids) == 1}
 
 
 def text_block(text: str, cls: str = "text") -> str:

@@ -64,6 +64,15 @@ def egocentric_run(root: Path) -> tuple[Path, Path, str]:
     return out, report, proc.stdout
 
 
+def sounds_run(root: Path) -> tuple[Path, Path]:
+    """The egocentric pipeline with sound events (random CLAP stand-in) on the same video."""
+    out, report = root / "sounds.json", root / "sounds.html"
+    cli("run", "pipelines/egocentric_summary_sounds.yaml", "--input", f"video={root / 'day.mp4'}", "--input",
+        "scene_threshold=0.99", "--profile", "offline", "--random-vlm", "--random-atm", "--no-progress",
+        "--out", out, "--report", report, env=_cache(root))
+    return out, report
+
+
 def photo(root: Path, name: str = "chelsea") -> Path:
     path = root / f"{name}.png"
     sample_images()[name].save(path)
@@ -75,6 +84,13 @@ def caption_run(root: Path) -> tuple[Path, Path]:
     cli("run", "pipelines/socratic_caption.yaml", "--input", f"image={photo(root)}", "--profile", "offline",
         "--random-vlm", "--no-progress", "--out", out, env=_cache(root))
     cli("report", out, "-o", report)
+    return out, report
+
+
+def magic_run(root: Path) -> tuple[Path, Path]:
+    out, report = root / "magic.json", root / "magic.html"
+    cli("run", "pipelines/magic_caption.yaml", "--input", f"image={photo(root)}", "--profile", "offline",
+        "--random-vlm", "--no-progress", "--out", out, "--report", report, env=_cache(root))
     return out, report
 
 

@@ -83,7 +83,7 @@ def _events(doc: RunDoc) -> list[dict]:
 
 def _labels(event: dict) -> str:
     labels, scores = _list(event.get("labels")), _list(event.get("scores"))
-    return ", ".join(f"{lab} ({scores[k]:.2f})" if k < len(scores) and isinstance(scores[k], (int, float))
+    return ", ".join(f"{lab} ({scores[k]:.3g})" if k < len(scores) and isinstance(scores[k], (int, float))
                      else str(lab) for k, lab in enumerate(labels))
 
 
