@@ -8,7 +8,6 @@ import io
 import json
 import pickle
 import re
-from pathlib import Path
 
 import pytest
 from PIL import Image

@@ -62,8 +62,9 @@ def _warning_visible(browser: Browser) -> None:
     assert box["color"] != "rgba(0, 0, 0, 0)"
 
 
-def _shot(browser: Browser, name: str, selector: str, tmp: Path) -> None:
-    browser.js("document.querySelector('nav.views').style.position = 'static'")  # not over the view's title
+def _shot(browser: Browser, name: str, selector: str | None, tmp: Path) -> None:
+    """One view (or, with no selector, the top of the page: title, warnings, first view)."""
+    browser.js("document.querySelector('nav.views').style.position = 'static'; window.scrollTo(0, 0)")
     path = browser.screenshot(tmp / f"report-{name}.png", selector)
     assert path.stat().st_size > 10_000
     if os.environ.get("SOCRATIC_DOCS_SCREENSHOTS"):
@@ -107,7 +108,7 @@ def test_video_report(runs, browser, tmp_path):
         assert s["entry"] == len(stamps) - 1 or seg["start"] < stamps[s["entry"] + 1]
     summary = browser.js("document.getElementById('summary').textContent")
     assert summary == result["outputs"]["summary"]
-    _shot(browser, "video", "#view-video", tmp_path)
+    _shot(browser, "video", None, tmp_path)
     # clicking an entry shows the prompt and the LM candidates behind it
     browser.js("document.querySelector('#entry-1 details summary').click()")
     shown = browser.js("document.querySelector('#entry-1 details').innerText")

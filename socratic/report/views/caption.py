@@ -38,7 +38,9 @@ def _labels(doc: RunDoc, media: Media) -> str:
             rows.append(f'<tr><th>{esc(n.name)}</th><td><ol class="list labels">{"".join(cells)}</ol></td></tr>')
         elif n.type == "clip_people":
             rows.append(f"<tr><th>{esc(n.name)}</th><td>{render_value(n.outputs.get('people'), media)}</td></tr>")
-    return f'<h3>What CLIP said (labels and scores)</h3><table class="kv labels">{"".join(rows)}</table>' if rows else ""
+    if not rows:
+        return ""
+    return f'<h3>What CLIP said (labels and scores)</h3><table class="kv labels">{"".join(rows)}</table>'
 
 
 def _prompt(doc: RunDoc, rerank: Node) -> str:

@@ -73,7 +73,8 @@ def _fallback(doc: RunDoc, links: list[Edge]) -> str:
         f'<li><a href="#{anchor(n.name)}">{esc(n.name)}</a> [{esc(n.type)}] ← '
         + (", ".join(f"{esc(e.src)} ({esc(e.label)})" for e in ins.get(n.name, [])) or "—") + "</li>"
         for n in doc.nodes)
-    return f'<p class="meta">graphviz <code>dot</code> is not installed: the DAG as a list.</p><ol class="dag-list">{rows}</ol>'
+    return (f'<p class="meta">graphviz <code>dot</code> is not installed: the DAG as a list.</p>'
+            f'<ol class="dag-list">{rows}</ol>')
 
 
 def _table(doc: RunDoc) -> str:

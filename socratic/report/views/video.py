@@ -149,7 +149,9 @@ def render(doc: RunDoc, media: Media) -> tuple[str, str, str]:
             + f"<details><summary>prompts and candidates behind this entry</summary>"
             f"{_behind(doc, i, tl.count, media)}</details></div></div>")
     extra = "".join(f'<p class="logline note">{esc(x)}</p>' for x in tl.extra_lines if x.strip())
-    head = (f'<p class="meta">{tl.count} log entries, {sum(map(len, speech.values()))} speech segments, '
-            f"{sum(map(len, sounds.values()))} sound windows.</p>")
+    counts = [f"{tl.count} log entries", f"{sum(map(len, speech.values()))} speech segments"]
+    if _first(doc, "sound_events"):
+        counts.append(f"{sum(map(len, sounds.values()))} sound windows")
+    head = f'<p class="meta">{", ".join(counts)}.</p>'
     body = head + f'<div class="timeline">{"".join(entries)}</div>{extra}{_summary(doc)}'
     return VIEW_ID, "Video", section(VIEW_ID, "Video timeline", body)
