@@ -45,7 +45,11 @@ def _show(value: Any) -> list[str]:
                      if not (isinstance(v, str) and _is_media(v))]
             if all("\n" not in t for t in texts):
                 return [" | ".join(texts) + rest] if texts or rest else []
-        lines = [line for v in shown for line in _show(v)]
+        lines = []
+        for k, v in enumerate(shown):  # one element per bullet, its own lines indented under it
+            sub = _show(v)
+            if sub:
+                lines += [f"[{k}] {sub[0]}"] + [f"    {line}" for line in sub[1:]]
         return lines + ([rest.strip()] if rest else [])
     if isinstance(value, dict):
         parts = [(k, _show(v)) for k, v in value.items() if _has_text(v) or isinstance(v, (int, float))]
@@ -58,10 +62,15 @@ def _show(value: Any) -> list[str]:
 def _emit(out: list[str], arrow: str, port: str, value: Any, seen: dict[str, list[str]], pad: str = "  ",
           index: int | None = None) -> None:
     key = _key(value)
-    if arrow == "←" and key is not None and key in seen:
+    long = isinstance(value, (list, dict)) or (isinstance(value, str) and ("\n" in value or len(value) > 60))
+    if key is not None and key in seen and (arrow == "←" or long):  # an output repeating a long value too
         wheres = seen[key]
         aligned = [w for w in wheres if index is not None and w.endswith(f"[{index}]")]
         out.append(f"{pad}{arrow} {port}: = {(aligned or wheres)[0]}")
+        return
+    refs = _element_refs(value, seen) if long else None
+    if refs:
+        out.append(f"{pad}{arrow} {port}: = {refs}")
         return
     lines = _show(value)
     if not lines:
@@ -73,15 +82,30 @@ def _emit(out: list[str], arrow: str, port: str, value: Any, seen: dict[str, lis
         out.extend(f"{pad}    {line}" for line in lines)
 
 
-def _remember(seen: dict[str, list[str]], value: Any, where: str) -> None:
+def _element_refs(value: Any, seen: dict[str, list[str]]) -> str | None:
+    """A list whose long elements were all seen before (a reranked list): `node.port[3, 0, 1]`, else None."""
+    if not isinstance(value, list) or not value:
+        return None
+    wheres = []
+    for v in value:
+        key = _key(v)
+        if key is None or key not in seen or not (isinstance(v, str) and ("\n" in v or len(v) > 60)):
+            return None
+        wheres.append(seen[key][0])
+    bases = {w.rsplit("[", 1)[0] for w in wheres}
+    if len(bases) == 1 and all(w.endswith("]") for w in wheres):
+        return f"{bases.pop()}[{', '.join(w.rsplit('[', 1)[1][:-1] for w in wheres)}]"
+    return " | ".join(wheres)
+
+
+def _remember(seen: dict[str, list[str]], value: Any, where: str, depth: int = 2) -> None:
+    """The value and its list elements (two levels: a mapped node's lists of lists) as coming from `where`."""
     key = _key(value)
-    if key is not None:
+    if key is not None and where not in seen.get(key, []):
         seen.setdefault(key, []).append(where)
-    if isinstance(value, list):
+    if isinstance(value, list) and depth:
         for i, v in enumerate(value):
-            k = _key(v)
-            if k is not None:
-                seen.setdefault(k, []).append(f"{where}[{i}]")
+            _remember(seen, v, f"{where}[{i}]", depth - 1)
 
 
 def compact_transcript(records: Iterable[Any]) -> str:
@@ -104,6 +128,7 @@ def compact_transcript(records: Iterable[Any]) -> str:
             if n is None:
                 for port, v in outs.items():
                     _emit(out, "→", port, v, seen)
+                    _remember(seen, v, f"{r.node}.{port}")
             else:
                 for i in range(n):
                     item: list[str] = []
@@ -113,6 +138,7 @@ def compact_transcript(records: Iterable[Any]) -> str:
                     for port, v in outs.items():
                         if isinstance(v, list) and i < len(v):
                             _emit(item, "→", port, v[i], seen, "      ", i)
+                            _remember(seen, v[i], f"{r.node}.{port}[{i}]", 1)
                     if item:
                         out.append(f"  [{i}] " + item[0].lstrip())
                         out.extend(item[1:])
