@@ -190,13 +190,15 @@ class TextTower:
     def linears(self, packed: bool | str) -> list[dict]:
         """Per block: the matmuls `_run` does (qkv, last layer's kv and q, out, fc, proj)."""
         W, out = self.width, []
-        for blk in self.blocks:
+        for i, blk in enumerate(self.blocks):
             a, fc, proj = blk.attn, blk.mlp.c_fc, blk.mlp.c_proj
             w, b = a.in_proj_weight, a.in_proj_bias
-            out.append(dict(qkv=linear(a, "qkv", w, b, mode=packed),
-                            kv=linear(a, "kv", w, b, rows=slice(W, None), mode=packed),
-                            q=linear(a, "q", w, b, rows=slice(0, W), mode=packed),
-                            out=linear(a.out_proj, "w", a.out_proj.weight, a.out_proj.bias, mode=packed),
+            if i < len(self.blocks) - 1:
+                d = dict(qkv=linear(a, "qkv", w, b, mode=packed))
+            else:  # the last block runs its keys/values and its queries on different nodes
+                d = dict(kv=linear(a, "kv", w, b, rows=slice(W, None), mode=packed),
+                         q=linear(a, "q", w, b, rows=slice(0, W), mode=packed))
+            out.append(dict(d, out=linear(a.out_proj, "w", a.out_proj.weight, a.out_proj.bias, mode=packed),
                             fc=linear(fc, "w", fc.weight, fc.bias, mode=packed),
                             proj=linear(proj, "w", proj.weight, proj.bias, mode=packed)))
         return out
