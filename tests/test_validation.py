@@ -102,3 +102,13 @@ def test_yaml_never_constructs_objects(tmp_path):
 def test_shipped_pipelines_validate(repo):
     for f in sorted((repo / "pipelines").glob("*.yaml")):
         Pipeline.from_yaml(f).validate()
+
+
+def test_misspelt_node_type_suggests_the_close_name():
+    text = "inputs: {text: text}\nnodes:\n  a: {type: t_uper, inputs: {text: inputs.text}}\noutputs: {o: a.text}\n"
+    with pytest.raises(ValidationError) as err:
+        Pipeline.from_yaml(text).validate()
+    assert "unknown node type 't_uper' (did you mean 't_upper'?)" in str(err.value)
+    with pytest.raises(ValidationError) as err:
+        Pipeline.from_yaml(text.replace("t_uper", "zzzzqq")).validate()
+    assert "did you mean" not in str(err.value) and "socratic nodes" in str(err.value)

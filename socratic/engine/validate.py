@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,10 +14,10 @@ from ..errors import SocraticError, ValidationError
 from ..models.loader import ModelSpec
 from ..node import NodeType, port_type
 from ..paths import prompt_search_path
-from .compose import SEP, expand
-from .spec import PipelineSpec, parse_ref, split_index
 from ..registry import get_node_type, node_types
 from ..types import Prompt, compatible, item_type, list_of, parse_type, type_name
+from .compose import SEP, expand
+from .spec import PipelineSpec, parse_ref, split_index
 
 
 @dataclass
@@ -113,8 +114,9 @@ def validate(p: PipelineSpec, *, raise_on_error: bool = True) -> Plan:
             problem("'inputs' is reserved and cannot name a node", node=name)
         nt = get_node_type(ns.type)
         if nt is None:
-            known = ", ".join(sorted(node_types()))
-            problem(f"unknown node type '{ns.type}' (known: {known})", node=name)
+            close = difflib.get_close_matches(ns.type, node_types(), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "`socratic nodes` lists them"
+            problem(f"unknown node type '{ns.type}' ({hint})", node=name)
             continue
         types[name] = nt
         resolved: dict[str, Any] = {}
