@@ -1,9 +1,9 @@
 """Linear layers for MAGiC's small per-step matmuls, with weights reordered once for oneDNN on CPU.
 
 A decode step pushes only ~45-110 rows through each weight matrix. PyTorch's default float32 CPU matmul
-(MKL's sgemm) repacks the weight on every call, and on non-Intel CPUs runs its AVX2 kernels; oneDNN with a
-weight reordered once to its blocked layout uses the CPU's widest vector unit and skips the repacking. Same
-function (y = x W^T + b), rounding aside. Elsewhere (CUDA, float64/half, a torch without oneDNN) this is
+(MKL's sgemm) packs the weight on every call; oneDNN with a weight reordered once to its blocked layout skips
+that and picks kernels for the CPU's widest vector unit (about twice as fast on the AVX-512 AMD box the
+benchmark ran on; see benchmarks/README.md). Same function (y = x W^T + b), rounding aside. Elsewhere (CUDA, float64/half, a torch without oneDNN) this is
 `F.linear`. The reordered copies (about the models' float32 size) are kept per module while it lives.
 """
 
