@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..errors import ValidationError
 from .compose import expand
 from .datasets import run_dataset
 from .runner import RUN_OPTIONS, RunResult, run_pipeline
-from ..errors import ValidationError
 from .spec import PipelineSpec
 from .validate import Plan, validate
 

@@ -8,14 +8,14 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .cache import NodeCache, node_key
 from ..context import Context
 from ..errors import ModelNotFound, SocraticError
 from ..models.loader import ModelSpec, load_model
 from ..node import NodeType, normalise_outputs
+from ..types import coerce_input
+from .cache import NodeCache, node_key
 from .spec import PipelineSpec, parse_ref, split_index
 from .trace import NodeRecord, Trace, summarise
-from ..types import coerce_input
 from .validate import Plan
 
 RUN_OPTIONS = ("profile", "random_vlm", "random_atm", "cache", "cache_dir", "seed", "progress", "max_workers", "models")

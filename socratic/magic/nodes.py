@@ -8,10 +8,10 @@ import torch
 
 from ..context import Context
 from ..errors import SocraticError
-from .decode import START_TEXT, magic_decode
 from ..models.base import LM, VLM
 from ..node import node
 from ..types import Image
+from .decode import START_TEXT, magic_decode
 
 
 def _raw(obj: Any, field: str, need: str) -> tuple[Any, Any]:

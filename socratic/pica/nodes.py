@@ -17,11 +17,11 @@ from ..context import Context
 from ..errors import SocraticError
 from ..models.base import LM, VLM
 from ..node import node
+from ..types import Image, Prompt
 from .core import PICaSettings, check_question, embed_queries, select_shots
 from .ensemble import generate_answers
 from .memory import ExampleMemory, _model_key, build_memory
 from .prompt import TEMPLATE_FILES, PromptFormat, image_context, read_template
-from ..types import Image, Prompt
 
 _MEMORIES: dict[tuple, ExampleMemory] = {}
 _LOCK = threading.Lock()

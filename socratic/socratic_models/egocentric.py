@@ -17,8 +17,8 @@ from ..errors import SocraticError
 from ..media.keyframe import KeyFrame, clock
 from ..models.base import LM, VLM
 from ..node import node
-from ..types import Image, Prompt
 from ..nodes.text import fill
+from ..types import Image, Prompt
 
 
 def _labels(value: Any, first_synonym: bool = False) -> list[str]:

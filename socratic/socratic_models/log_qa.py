@@ -18,10 +18,10 @@ from ..errors import SocraticError
 from ..media.keyframe import KeyFrame, clock
 from ..models.base import LM, VLM, TextEmbedder
 from ..node import node
-from ..types import Image, Prompt
-from .egocentric import format_line, grounded, parse_entities
 from ..nodes.lm_budget import budget, context_of, shorten
 from ..nodes.text import fill, use_chat
+from ..types import Image, Prompt
+from .egocentric import format_line, grounded, parse_entities
 
 def scene_text(entry: dict[str, Any]) -> str:
     objects = ", ".join(entry.get("objects") or [])

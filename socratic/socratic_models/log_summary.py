@@ -15,10 +15,10 @@ from ..errors import SocraticError
 from ..media.keyframe import clock
 from ..models.base import LM
 from ..node import node
-from ..types import Prompt
-from .egocentric import format_line
 from ..nodes.lm_budget import budget, context_of, pack, shorten
 from ..nodes.text import fill, use_chat
+from ..types import Prompt
+from .egocentric import format_line
 
 
 def _span(entries: list[dict[str, Any]]) -> tuple[float, float]:

@@ -14,10 +14,10 @@ from ..context import Context
 from ..errors import SocraticError
 from ..models.base import LM, VLM, TextEmbedder
 from ..node import node
-from . import retrieval_scoring as scoring
-from ..types import Image, Prompt, Video
 from ..nodes.text import fill
 from ..nodes.vision import vocab_embeddings
+from ..types import Image, Prompt, Video
+from . import retrieval_scoring as scoring
 
 
 def _one_gallery(ids: list, captions: list) -> tuple[list[str], list[list[str]]]:

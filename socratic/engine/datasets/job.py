@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any, Hashable, Sequence
 
 from ...errors import ModelNotFound, SocraticError
+from ...types import Prompt
+from ..compose import inlined
 from ..runner import run_batch
 from ..trace import summarise
-from ..compose import inlined
 from ..validate import validate
-from ...types import Prompt
 from .checks import check_row
 from .rows import Row, read_rows
 

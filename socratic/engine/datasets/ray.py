@@ -18,11 +18,11 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from ...errors import SocraticError
+from ..runner import resolve_models
 from .executor import DatasetExecutor, Emit
 from .job import PipelineJob, portable_spec, run_items
 from .rows import Row
-from ...errors import SocraticError
-from ..runner import resolve_models
 
 # Resources one actor needs for a node type, beyond what its models imply: {"num_cpus": 2, "num_gpus": 0.5}.
 # Plugins declare theirs with `declare_resources`; an actor gets the maximum over its pipeline's nodes.
