@@ -240,7 +240,7 @@ def test_pica_report(runs, browser, tmp_path):
     _shot(browser, "pica", "#view-pica", tmp_path)
 
 
-def test_dataset_report_filters_and_links(runs, browser, tmp_path):
+def test_dataset_report_filters_and_links(browser, tmp_path):
     pipe = tmp_path / "greet.yaml"
     pipe.write_text("inputs:\n  name: {type: text}\nnodes:\n  hello:\n    type: prompt\n"
                     "    params: {template: 'Hello {name}, welcome.'}\n    inputs: {name: inputs.name}\n"
@@ -272,6 +272,10 @@ def test_dataset_report_filters_and_links(runs, browser, tmp_path):
                          "document.getElementById(a.getAttribute('href').slice(1)).innerText)")
     assert all(rec["id"] in t for t, rec in zip(targets, records))
     assert browser.console_errors() == []
+    browser.js("(() => { const s = document.getElementById('filter-status'); s.value = 'all'; "
+               "s.dispatchEvent(new Event('change')); })()")
+    assert browser.js(visible) == 4
+    _shot(browser, "dataset", "#view-dataset", tmp_path)
 
 
 def test_compact_transcript(runs):

@@ -68,6 +68,7 @@ table.records th { position: static; }
 .filters { margin: 6px 0 10px; display: flex; gap: 12px; align-items: center; }
 .filters input { padding: 4px 8px; width: 280px; }
 tr.error td { background: #fdecea; }
+table.nodes td:nth-child(3), table.nodes td:nth-child(4) { white-space: nowrap; }
 tr.hidden { display: none; }
 .prompt-example { font-size: 12.5px; }
 """
