@@ -41,6 +41,20 @@ def test_packed_linear_equals_f_linear_and_follows_weight_changes():
     assert linear(lin, "w", lin.weight, lin.bias) is g
 
 
+@needs_onednn
+def test_gpt2_gelu_runs_inside_the_matmul_and_others_after_it():
+    from transformers.activations import NewGELUActivation
+
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(64, 256)
+    x = torch.randn(1, 45, 64)
+    for act in (NewGELUActivation(), torch.nn.GELU(), torch.nn.ReLU()):
+        f = linear(lin, "fc", lin.weight, lin.bias, act=act)
+        torch.testing.assert_close(f(x), act(F.linear(x, lin.weight, lin.bias)), rtol=1e-5, atol=1e-5)
+    fused = linear(lin, "fc", lin.weight, lin.bias, act=NewGELUActivation())
+    assert fused.post == ("gelu", "tanh")
+
+
 def test_other_dtypes_and_the_off_switch_use_f_linear():
     torch.manual_seed(0)
     lin = torch.nn.Linear(16, 8).double()

@@ -51,8 +51,9 @@ class Gpt2Candidates:
         self.layers = []
         for b in self.blocks:
             a, m = b.attn, b.mlp
-            self.layers.append(tuple(linear(mod, "w", mod.weight, mod.bias, transposed=True, mode=packed)
-                                     for mod in (a.c_attn, a.c_proj, m.c_fc, m.c_proj)))
+            self.layers.append(tuple(linear(mod, "w", mod.weight, mod.bias, transposed=True, act=act, mode=packed)
+                                     for mod, act in ((a.c_attn, None), (a.c_proj, None), (m.c_fc, m.act),
+                                                      (m.c_proj, None))))
 
     def __call__(self, ids: torch.Tensor, pos: torch.Tensor, mask: torch.Tensor, cache: Any) -> torch.Tensor:
         """`ids`, `pos` (B, k); `mask` additive (B, 1, k, past + k). Returns (B, k, E)."""
@@ -66,5 +67,5 @@ class Gpt2Candidates:
             kk, vv = layer.update(kk, vv)
             o = F.scaled_dot_product_attention(q, kk, vv, attn_mask=mask, scale=blk.attn.scaling)
             x = proj_f(o.transpose(1, 2).reshape(B, k, E)) + x
-            x = x + out_f(blk.mlp.act(fc_f(blk.ln_2(x))))
+            x = x + out_f(fc_f(blk.ln_2(x)))  # fc_f applies the MLP's activation
         return tr.ln_f(x)

@@ -3,8 +3,9 @@
 A decode step pushes only ~45-110 rows through each weight matrix. PyTorch's default float32 CPU matmul
 (MKL's sgemm) packs the weight on every call; oneDNN with a weight reordered once to its blocked layout skips
 that and picks kernels for the CPU's widest vector unit (about twice as fast on the AVX-512 AMD box the
-benchmark ran on; see benchmarks/README.md). Same function (y = x W^T + b), rounding aside. Elsewhere (CUDA, float64/half, a torch without oneDNN) this is
-`F.linear`. The reordered copies (about the models' float32 size) are kept per module while it lives.
+benchmark ran on; see benchmarks/README.md). Same function (y = x W^T + b), rounding aside. Elsewhere (CUDA,
+float64/half, a torch without oneDNN) this is `F.linear`. The reordered copies (about the models' float32 size)
+are kept per module while it lives.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def use_packed(weight: torch.Tensor, mode: bool | str = "auto") -> bool:
 
 
 class _Packed:
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, rows: slice | None, transposed: bool):
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, rows: slice | None, transposed: bool,
+                 post: tuple[str, str]):
         self.src, self.version = weight, weight._version
         self.bias, self.bias_version = bias, None if bias is None else bias._version
         w = weight.detach()
@@ -43,21 +45,23 @@ class _Packed:
             w, b = w[rows], None if b is None else b[rows]
         self.w = torch.ops.mkldnn._reorder_linear_weight(w.contiguous(), None)
         self.b = None if b is None else b.contiguous()
+        self.post = post
 
     def fresh(self, weight: torch.Tensor, bias: torch.Tensor | None) -> bool:
         return (self.src is weight and weight._version == self.version and self.bias is bias
                 and (bias is None or bias._version == self.bias_version))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.ops.mkldnn._linear_pointwise(x, self.w, self.b, "none", [], "")
+        return torch.ops.mkldnn._linear_pointwise(x, self.w, self.b, self.post[0], [], self.post[1])
 
 
 def linear(owner: torch.nn.Module, name: str, weight: torch.Tensor, bias: torch.Tensor | None, *,
-           rows: slice | None = None, transposed: bool = False, mode: bool | str = "auto"
-           ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """x -> x W[rows]^T + b[rows]. `weight` is (out, in), or (in, out) with `transposed` (GPT-2's Conv1D).
+           rows: slice | None = None, transposed: bool = False, act: torch.nn.Module | None = None,
+           mode: bool | str = "auto") -> Callable[[torch.Tensor], torch.Tensor]:
+    """x -> act(x W[rows]^T + b[rows]). `weight` is (out, in), or (in, out) with `transposed` (GPT-2's Conv1D).
 
-    The reordered weight is cached on `owner` under `name` and redone if the weight changed in place.
+    The reordered weight is cached on `owner` under `name` and redone if the weight changed in place. A tanh
+    GELU `act` (GPT-2's) runs inside oneDNN's matmul; any other runs after it.
     """
     if not use_packed(weight, mode):
         _STORE.get(owner, {}).pop(name, None)  # a CPU copy of weights since moved or changed in type
@@ -65,9 +69,20 @@ def linear(owner: torch.nn.Module, name: str, weight: torch.Tensor, bias: torch.
         b = bias
         if rows is not None:
             w, b = w[rows], None if b is None else b[rows]
-        return lambda x: F.linear(x, w, b)
+        if act is None:
+            return lambda x: F.linear(x, w, b)
+        return lambda x: act(F.linear(x, w, b))
+    fused = act is not None and type(act).__name__ in _TANH_GELU
+    post = ("gelu", "tanh") if fused else ("none", "")
     store = _STORE.setdefault(owner, {})
-    p = store.get(name)
+    key = f"{name}:{post[0]}"
+    p = store.get(key)
     if p is None or not p.fresh(weight, bias):
-        p = store[name] = _Packed(weight, bias, rows, transposed)
-    return p
+        p = store[key] = _Packed(weight, bias, rows, transposed, post)
+    if act is None or fused:
+        return p
+    return lambda x: act(p(x))
+
+
+# 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))): what oneDNN's gelu "tanh" post-op computes
+_TANH_GELU = ("NewGELUActivation",)
