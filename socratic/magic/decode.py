@@ -32,8 +32,8 @@ from ..errors import SocraticError
 from ..models.hf_forward import accepts, cache_arg
 from .clip_text import ClipTokens, HeadState, PrefixTextEncoder
 from .gpt2_candidates import Gpt2Candidates, unsupported
-from .packed_linear import linear, use_packed
 from .lm_text import LmText
+from .packed_linear import linear, use_packed
 
 START_TEXT = "<-start_of_text->"
 
