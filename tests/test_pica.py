@@ -10,7 +10,7 @@ import pytest
 from socratic.errors import SocraticError
 from socratic.models.base import Completion
 from socratic.paths import REPO_DIR
-from socratic.pica.core import PICaSettings, build_prompts, item_rng, select_shots
+from socratic.pica.core import PICaSettings, build_prompts, item_rng, select_scored_shots, select_shots
 from socratic.pica.ensemble import Candidate, candidate, completion_score, pick, process_answer
 from socratic.pica.memory import ExampleMemory, Item, read_training_set, top_k
 from socratic.pica.prompt import PromptFormat, image_context
@@ -93,6 +93,24 @@ def test_selection_matches_brute_force(tmp_path, mode, wq, wi):
     assert got.shape == (4, 80)
     for b in range(4):
         assert got[b].tolist() == _brute_force(qm, im, qt[b], it[b], 80, wq, wi)
+
+
+def test_scored_shots_carry_each_ranked_rows_similarity(tmp_path):
+    mem, qm, im = _memory(tmp_path)
+    rng = np.random.default_rng(2)
+    qt, it = rng.normal(size=(2, qm.shape[1])), rng.normal(size=(2, qm.shape[1]))
+    s = PICaSettings(n_shot=4, n_ensemble=3, caption_choice="first")
+    shots, sims = select_scored_shots(mem, qt, it, ["a?", "b?"], s)
+    assert shots == select_shots(mem, qt, it, ["a?", "b?"], s)
+    unit = lambda v: v / np.linalg.norm(v)  # noqa: E731
+    for b in range(2):
+        rows = _brute_force(qm, im, qt[b], it[b], 12)
+        want = [float(np.dot(unit(qm[j]), unit(qt[b])) + np.dot(unit(im[j]), unit(it[b]))) for j in rows]
+        assert np.allclose(np.ravel(sims[b]), want, atol=1e-4)
+        assert [len(g) for g in sims[b]] == [4, 4, 4]
+        assert shots[b][0][0][1] == mem.items[rows[0]].question  # prompt 0 takes the most similar rows
+    _, random_sims = select_scored_shots(mem, None, None, ["a?"], PICaSettings(n_shot=2, n_ensemble=1, mode="random"))
+    assert random_sims == [None]
 
 
 def test_memory_is_memory_mapped_and_reopens(tmp_path):

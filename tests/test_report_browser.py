@@ -225,12 +225,14 @@ def test_pica_report(runs, browser, tmp_path):
                         "answer: b.querySelector('.pica-answer').innerText,"
                         "win: b.querySelector('.pica-answer').classList.contains('winner')}))")
     examples = _node(result, "pica_select")["outputs"]["examples"]
+    sims = _node(result, "pica_select")["outputs"]["similarities"]
     cands = result["outputs"]["candidates"]
-    assert len(blocks) == PICA_PROMPTS == len(cands)
-    for block, group, cand in zip(blocks, examples, cands):
-        assert len(block["examples"]) == PICA_SHOTS
-        for shown, (caption, question, answer) in zip(block["examples"], group):
+    assert len(blocks) == PICA_PROMPTS == len(cands) == len(sims)
+    for block, group, group_sims, cand in zip(blocks, examples, sims, cands):
+        assert len(block["examples"]) == PICA_SHOTS == len(group_sims)
+        for shown, (caption, question, answer), sim in zip(block["examples"], group, group_sims):
             assert caption in shown and question in shown and answer in shown
+            assert shown.startswith(f"sim {sim:.3f}")
         assert f"{cand['score']:.3f}" in block["answer"]
     scores = [c["score"] for c in cands]
     assert [b["win"] for b in blocks] == [i == scores.index(max(scores)) for i in range(len(scores))]

@@ -80,17 +80,27 @@ def embed_queries(vlm: Any, questions: Sequence[str], images: Sequence[Any] | No
 def select_shots(memory: ExampleMemory, q_emb, i_emb, keys: Sequence[Any], s: PICaSettings
                  ) -> list[list[list[tuple[str, str, str]]]]:
     """Per test item: m lists of n (caption, question, answer) examples."""
+    return select_scored_shots(memory, q_emb, i_emb, keys, s)[0]
+
+
+def select_scored_shots(memory: ExampleMemory, q_emb, i_emb, keys: Sequence[Any], s: PICaSettings
+                        ) -> tuple[list[list[list[tuple[str, str, str]]]], list[list[list[float]] | None]]:
+    """The shots of `select_shots` and, per item, the m×n similarities of the ranked memory rows they came
+    from (None when drawn at random; an invalid example's replacement keeps its ranked row's similarity)."""
     if s.n_shot == 0:
-        return [[[] for _ in range(s.n_ensemble)] for _ in keys]
+        return [[[] for _ in range(s.n_ensemble)] for _ in keys], [None for _ in keys]
     rngs = [item_rng(s.seed, k) for k in keys]
     k = s.n_shot * s.n_ensemble
     if s.mode == "random":  # "Base": every shot uniformly at random, with replacement
-        idx = memory.select(None, None, k, mode="random", rng=rngs)
+        idx, sims = memory.select(None, None, k, mode="random", rng=rngs), None
     else:
-        idx = memory.select(q_emb, i_emb, k, mode=s.mode)
-    return [memory.shots(row, s.n_shot, s.n_ensemble, r, caption_choice=s.caption_choice,
-                         example_tags=s.example_tags, tag_join=s.tag_join, invalid_example=s.invalid_example)
-            for row, r in zip(idx, rngs)]
+        idx, sims = memory.ranked(q_emb, i_emb, k, mode=s.mode)
+    shots = [memory.shots(row, s.n_shot, s.n_ensemble, r, caption_choice=s.caption_choice,
+                          example_tags=s.example_tags, tag_join=s.tag_join, invalid_example=s.invalid_example)
+             for row, r in zip(idx, rngs)]
+    grouped = [None if sims is None else sims[b].reshape(s.n_ensemble, s.n_shot).round(6).tolist()
+               for b in range(len(keys))]
+    return shots, grouped
 
 
 def build_prompts(shots: Sequence[Sequence[tuple[str, str, str]]], caption: str, question: str,

@@ -220,9 +220,16 @@ class ExampleMemory:
             b = len(rng) if isinstance(rng, (list, tuple)) else _batch_size(question_emb, image_emb, default=1)
             rngs = _rngs(rng, b)
             return np.stack([r.integers(0, len(self), size=k) for r in rngs])
+        return self.ranked(question_emb, image_emb, k, mode=mode)[0]
+
+    def ranked(self, question_emb: np.ndarray | None, image_emb: np.ndarray | None, k: int, *,
+               mode: str = "question_image") -> tuple[np.ndarray, np.ndarray]:
+        """(B, k) row indices, most similar first (tie rule as `select`), and their (B, k) similarities."""
         if k > len(self):
             raise SocraticError(f"the memory holds {len(self)} examples, fewer than n·m = {k}", field="n_shot")
-        return top_k(self.scores(question_emb, image_emb, mode), k)
+        scores = np.atleast_2d(self.scores(question_emb, image_emb, mode))
+        idx = top_k(scores, k)
+        return idx, np.take_along_axis(scores, idx, axis=1)
 
     def shots(self, indices: Sequence[int], n: int, m: int, rng: np.random.Generator, *,
               caption_choice: str = "random", example_tags: bool = False, tag_join: str = "faithful",

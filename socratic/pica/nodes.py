@@ -18,7 +18,7 @@ from ..errors import SocraticError
 from ..models.base import LM, VLM
 from ..node import node
 from ..types import Image, Prompt
-from .core import PICaSettings, check_question, embed_queries, select_shots
+from .core import PICaSettings, check_question, embed_queries, select_scored_shots
 from .ensemble import generate_answers
 from .memory import ExampleMemory, _model_key, build_memory
 from .prompt import TEMPLATE_FILES, PromptFormat, image_context, read_template
@@ -44,14 +44,16 @@ def load_memory(path: str, vlm: Any, *, image_root: str | None = None) -> Exampl
         return _MEMORIES[key]
 
 
-@node("pica_select", outputs={"examples": list[Any]}, batched=True, cacheable=False)
+@node("pica_select", outputs={"examples": list[Any], "similarities": list[Any]}, batched=True,
+      cacheable=False)
 def pica_select(question: str, image: Image = None, *, vlm: VLM, memory: str, n_shot: int = 16,
                 n_ensemble: int = 5, mode: str = "question_image", caption_choice: str = "random",
                 example_tags: bool = False, tag_join: str = "faithful", image_root: str = "",
-                invalid_example: str = "replace", ctx: Context) -> list[Any]:
+                invalid_example: str = "replace", ctx: Context) -> dict[str, list]:
     """Per question, n_ensemble lists of n_shot [caption, question, answer] examples from the memory,
     ranked by CLIP question + image similarity (mode question_image, the paper's Full), question, image,
     or drawn at random (random, the paper's Base). `memory`: training JSONL or a built memory folder.
+    `similarities`: per question, m lists of the n examples' similarities (empty when drawn at random).
     invalid_example: replace (an example without question or answer is swapped whole) or reference (its
     caption is kept beside the replacement's question and answer, the reference code's quirk)."""
     s = PICaSettings(n_shot=n_shot, n_ensemble=n_ensemble, mode=mode, caption_choice=caption_choice,
@@ -62,8 +64,9 @@ def pica_select(question: str, image: Image = None, *, vlm: VLM, memory: str, n_
     images = image if isinstance(image, list) else None
     mem = load_memory(memory, vlm, image_root=image_root)
     q_emb, i_emb = embed_queries(vlm, questions, images, s.mode)
-    shots = select_shots(mem, q_emb, i_emb, questions, s)
-    return [[[list(t) for t in group] for group in item] for item in shots]
+    shots, sims = select_scored_shots(mem, q_emb, i_emb, questions, s)
+    return {"examples": [[[list(t) for t in group] for group in item] for item in shots],
+            "similarities": [sim or [] for sim in sims]}
 
 
 def _template(value: str | None, which: str) -> str:

@@ -20,14 +20,13 @@ def applies(doc: RunDoc) -> bool:
     return any(n.type in ("pica_prompts", "pica_answer") for n in doc.nodes)
 
 
-def _example(ex: Any) -> str:
-    """[caption, question, answer] (a similarity when the selector recorded one), or an object."""
+def _example(ex: Any, sim: Any = None) -> str:
+    """[caption, question, answer] with the selector's similarity when recorded, or an object."""
     if isinstance(ex, dict):
-        sim = ex.get("similarity")
+        sim = ex.get("similarity", sim)
         cap, q, a = ex.get("caption", ""), ex.get("question", ""), ex.get("answer", "")
     elif isinstance(ex, list) and len(ex) >= 3:
         cap, q, a = ex[:3]
-        sim = ex[3] if len(ex) > 3 and isinstance(ex[3], (int, float)) else None
     else:
         return f"<li>{esc(ex)}</li>"
     sim_txt = f'<span class="score">sim {sim:.3f}</span>' if isinstance(sim, (int, float)) else ""
@@ -61,6 +60,8 @@ def render(doc: RunDoc, media: Media) -> tuple[str, str, str]:
         head += f'<h3>Context (caption, then tags)</h3>{text_block(str(prompts.outputs.get("context", "")))}'
     examples = (select.outputs.get("examples") if select else None) or (prompts.inputs.get("examples")
                                                                         if prompts else None) or []
+    sims = select.outputs.get("similarities") if select else None
+    sims = sims if isinstance(sims, list) else []
     texts = prompts.outputs.get("prompts") if prompts else None
     cands = answer.outputs.get("candidates") if answer else None
     cands = [c for c in cands if isinstance(c, dict)] if isinstance(cands, list) else []
@@ -70,7 +71,9 @@ def render(doc: RunDoc, media: Media) -> tuple[str, str, str]:
     blocks = []
     for i in range(m):
         group = examples[i] if isinstance(examples, list) and i < len(examples) else []
-        exs = "".join(_example(e) for e in (group if isinstance(group, list) else []))
+        group_sims = sims[i] if i < len(sims) and isinstance(sims[i], list) else []
+        exs = "".join(_example(e, group_sims[j] if j < len(group_sims) else None)
+                      for j, e in enumerate(group if isinstance(group, list) else []))
         cand = cands[i] if i < len(cands) else None
         if cand is not None:
             score_txt = _fmt(cand.get("score"))
@@ -84,8 +87,8 @@ def render(doc: RunDoc, media: Media) -> tuple[str, str, str]:
         blocks.append(f'<div class="pica-prompt" id="pica-prompt-{i}"><h3>Prompt {i + 1} of {m}</h3>'
                       f'<ol class="examples">{exs}</ol>{ans}{full}</div>')
     note = ""
-    if examples and not any(isinstance(e, list) and len(e) > 3 or isinstance(e, dict) and "similarity" in e
-                            for g in examples if isinstance(g, list) for e in g):
+    if examples and not sims and not any(isinstance(e, dict) and "similarity" in e
+                                         for g in examples if isinstance(g, list) for e in g):
         note = '<p class="meta">The selector did not record example similarities.</p>'
     final = ""
     if answer:
