@@ -39,6 +39,12 @@ def test_packed_linear_equals_f_linear_and_follows_weight_changes():
     assert g is not f
     torch.testing.assert_close(g(x), F.linear(x, lin.weight, lin.bias), rtol=1e-5, atol=1e-5)
     assert linear(lin, "w", lin.weight, lin.bias) is g
+    # moved to another dtype: the stale reordered copy is dropped
+    from socratic.magic.packed_linear import _STORE
+
+    lin.double()
+    linear(lin, "w", lin.weight, lin.bias)
+    assert not any(key.startswith("w:") for key in _STORE[lin])
 
 
 @needs_onednn

@@ -64,7 +64,9 @@ def linear(owner: torch.nn.Module, name: str, weight: torch.Tensor, bias: torch.
     GELU `act` (GPT-2's) runs inside oneDNN's matmul; any other runs after it.
     """
     if not use_packed(weight, mode):
-        _STORE.get(owner, {}).pop(name, None)  # a CPU copy of weights since moved or changed in type
+        store = _STORE.get(owner, {})
+        for key in [k for k in store if k.split(":")[0] == name]:
+            del store[key]  # a CPU copy of weights since moved or changed in type
         w = weight.t() if transposed else weight
         b = bias
         if rows is not None:
