@@ -191,7 +191,8 @@ def test_outputs_find_their_thumbnails_in_the_trace(tmp_path):
 
 def test_hierarchical_summaries_every_level(tmp_path):
     windows = [{"level": 1, "start": 0.0, "end": 60.0, "entries": 12, "summary": "I cooked."},
-               {"level": 1, "start": 60.0, "end": 125.0, "entries": 9, "summary": "I ate."},
+               {"level": 1, "start": 60.0, "end": 125.0, "entries": 9, "summary": "I ate.",
+                "prompt": "Summarise 01:00-02:05: <eating>"},
                {"level": 2, "start": 0.0, "end": 125.0, "entries": 2, "summary": "I cooked and ate."}]
     doc = {"outputs": {}, "trace": {"schema_version": 2, "pipeline": "long", "nodes": [
         {"node": "log", "type": "world_state_log", "outputs": {"log": [{"t": 0.0, "place": "kitchen"}],
@@ -205,3 +206,5 @@ def test_hierarchical_summaries_every_level(tmp_path):
     assert video.index("A day of food.") < video.index("Level 2") < video.index("I cooked and ate.") \
         < video.index("Level 1") < video.index("I cooked.") < video.index("I ate.")
     assert "[01:00–02:05]" in video and "no key frame recorded" in video
+    # the recorded prompt is shown (escaped) under its window; older results without prompts show none
+    assert video.count('class="summary-prompt"') == 1 and "Summarise 01:00-02:05: &lt;eating&gt;" in video

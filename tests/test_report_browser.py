@@ -108,6 +108,11 @@ def test_video_report(runs, browser, tmp_path):
         assert s["entry"] == len(stamps) - 1 or seg["start"] < stamps[s["entry"] + 1]
     summary = browser.js("document.getElementById('summary').textContent")
     assert summary == result["outputs"]["summary"]
+    browser.js("document.querySelector('details.summary-prompt summary').click()")  # the prompt behind it
+    shown = browser.js("document.querySelector('details.summary-prompt').innerText")
+    final_prompt = _node(result, "hierarchical_summary")["outputs"]["prompt"]
+    assert all(line in shown for line in final_prompt.splitlines() if line.strip())
+    browser.js("document.querySelector('details.summary-prompt').open = false")
     _shot(browser, "video", None, tmp_path)
     # clicking an entry shows the prompt and the LM candidates behind it
     browser.js("document.querySelector('#entry-1 details summary').click()")

@@ -66,7 +66,7 @@ class _Summariser:
         return texts
 
 
-@node("hierarchical_summary", outputs={"summary": str, "windows": list[Any], "levels": int})
+@node("hierarchical_summary", outputs={"summary": str, "windows": list[Any], "levels": int, "prompt": str})
 def hierarchical_summary(log: list[Any], *, lm: LM, template: Prompt, window_template: Prompt,
                          merge_template: Prompt, max_new_tokens: int = 96, stop: list[str] | None = None,
                          chat: str | bool = "auto", context_length: int | None = None, ctx: Context) -> dict:
@@ -75,8 +75,8 @@ def hierarchical_summary(log: list[Any], *, lm: LM, template: Prompt, window_tem
     `template` ({lines}) summarises a log that fits at once. Otherwise `window_template` ({start}, {end},
     {lines}) summarises each window of consecutive entries and `merge_template` ({lines}: one
     `[start–end] summary` line per window) summarises the summaries, recursively if needed. Outputs: the final
-    `summary`, every intermediate summary in `windows` ({level, start, end, entries, summary}, level 1 = parts
-    of the log) and the number of `levels` (1: the log fitted at once). `context_length` lowers the model's own
+    `summary`, every intermediate summary in `windows` ({level, start, end, entries, summary, prompt}, level 1 =
+    parts of the log), the number of `levels` (1: the log fitted at once) and the final `prompt`. `context_length` lowers the model's own
     context (e.g. for an API whose limit the backend cannot know). An entry too long for any window alone is
     truncated, with a warning."""
     if not log:
@@ -90,8 +90,8 @@ def hierarchical_summary(log: list[Any], *, lm: LM, template: Prompt, window_tem
     whole = s.limit(template)
     fitted, sizes = s.fitted(lines, whole, whole, "log entry")
     if sum(sizes) + len(sizes) <= whole:
-        return {"summary": s.generate([fill(template, {"lines": "\n".join(fitted)})])[0], "windows": [],
-                "levels": 1}
+        prompt = fill(template, {"lines": "\n".join(fitted)})
+        return {"summary": s.generate([prompt])[0], "windows": [], "levels": 1, "prompt": prompt}
 
     windows: list[dict[str, Any]] = []
     level, current, tmpl = 1, items, window_template
@@ -109,14 +109,14 @@ def hierarchical_summary(log: list[Any], *, lm: LM, template: Prompt, window_tem
             prompts.append(fill(tmpl, {"start": clock(start), "end": clock(end), "lines": body}))
         summaries = s.generate(prompts)
         made = []
-        for g, text in zip(groups, summaries):
+        for g, text, prompt in zip(groups, summaries, prompts):
             start, end = _span([current[i] for i in g])
             made.append({"level": level, "start": start, "end": end, "entries": len(g), "summary": text,
-                         "line": f"{_range(start, end)} {text}"})
+                         "prompt": prompt, "line": f"{_range(start, end)} {text}"})
         windows += [{k: v for k, v in w.items() if k != "line"} for w in made]
         merged = s.limit(merge_template)
         texts, sizes = s.fitted([w["line"] for w in made], merged, merged // 2, "summary")
         if sum(sizes) + len(sizes) <= merged or len(made) == 1:
-            final = s.generate([fill(merge_template, {"lines": "\n".join(texts)})])[0]
-            return {"summary": final, "windows": windows, "levels": level + 1}
+            prompt = fill(merge_template, {"lines": "\n".join(texts)})
+            return {"summary": s.generate([prompt])[0], "windows": windows, "levels": level + 1, "prompt": prompt}
         level, current, tmpl = level + 1, made, merge_template

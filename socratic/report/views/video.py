@@ -10,7 +10,7 @@ from ..load import RunDoc
 from ..media import parse_ref
 from ..page import section
 from ..records import Node
-from ..values import Media, esc, render as render_value
+from ..values import Media, esc, render as render_value, text_block
 
 VIEW_ID = "view-video"
 FRAME_NODES = ("video_keyframes", "video_frames", "frame_dedupe")
@@ -104,16 +104,25 @@ def _behind(doc: RunDoc, i: int, count: int, media: Media) -> str:
     return "".join(parts) or '<p class="meta">No node was mapped over the key frames.</p>'
 
 
+def _prompt(text: Any) -> str:
+    """The prompt behind a summary, folded (absent in results made before summaries recorded it)."""
+    if not isinstance(text, str):
+        return ""
+    return f'<details class="summary-prompt"><summary>prompt</summary>{text_block(text)}</details>'
+
+
 def _summary(doc: RunDoc) -> str:
     node = _first(doc, "hierarchical_summary")
     if node is None:
         return ""
-    out = f'<h3>Summary</h3><div class="summary" id="summary">{esc(node.outputs.get("summary", ""))}</div>'
+    out = (f'<h3>Summary</h3><div class="summary" id="summary">{esc(node.outputs.get("summary", ""))}</div>'
+           + _prompt(node.outputs.get("prompt")))
     windows = [w for w in _list(node.outputs.get("windows")) if isinstance(w, dict)]
     levels = sorted({w.get("level") for w in windows if isinstance(w.get("level"), int)}, reverse=True)
     for level in levels:
         items = "".join(f'<li><span class="at">[{clock(w.get("start"))}–{clock(w.get("end"))}]</span> '
-                        f'{esc(w.get("summary", ""))} <span class="meta">({w.get("entries", "?")} entries)</span></li>'
+                        f'{esc(w.get("summary", ""))} <span class="meta">({w.get("entries", "?")} entries)</span>'
+                        f'{_prompt(w.get("prompt"))}</li>'
                         for w in windows if w.get("level") == level)
         out += f'<div class="level"><h3>Level {level} summaries</h3><ul class="windows">{items}</ul></div>'
     return out
