@@ -208,3 +208,14 @@ def test_hierarchical_summaries_every_level(tmp_path):
     assert "[01:00–02:05]" in video and "no key frame recorded" in video
     # the recorded prompt is shown (escaped) under its window; older results without prompts show none
     assert video.count('class="summary-prompt"') == 1 and "Summarise 01:00-02:05: &lt;eating&gt;" in video
+
+
+def test_compact_transcript_repeats_short_values_and_points_back_for_long_ones():
+    long = "I walk into the kitchen and start making a cup of coffee for the two of us."
+    records = [_record("a", {"labels": ["kitchen"], "text": long}),
+               _record("b", {"labels": ["kitchen"], "text": long}),
+               _record("c", {"out": "done"}, inputs={"text": long})]
+    text = Trace("p", records).transcript_text()
+    assert text.count("labels: kitchen") == 2  # short: shown again, not "= a.labels"
+    assert "→ text: = a.text" in text and text.count(long) == 1  # long: once, then named
+    assert "← text: = a.text" in text  # an input always names where it came from

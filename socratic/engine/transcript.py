@@ -62,7 +62,8 @@ def _show(value: Any) -> list[str]:
 def _emit(out: list[str], arrow: str, port: str, value: Any, seen: dict[str, list[str]], pad: str = "  ",
           index: int | None = None) -> None:
     key = _key(value)
-    long = isinstance(value, (list, dict)) or (isinstance(value, str) and ("\n" in value or len(value) > 60))
+    lines = _show(value)
+    long = len(lines) > 1 or any(len(line) > 60 for line in lines)  # as printed: short values read better as is
     if key is not None and key in seen and (arrow == "←" or long):  # an output repeating a long value too
         wheres = seen[key]
         aligned = [w for w in wheres if index is not None and w.endswith(f"[{index}]")]
@@ -72,7 +73,6 @@ def _emit(out: list[str], arrow: str, port: str, value: Any, seen: dict[str, lis
     if refs:
         out.append(f"{pad}{arrow} {port}: = {refs}")
         return
-    lines = _show(value)
     if not lines:
         return
     if len(lines) == 1:
