@@ -182,6 +182,9 @@ def nodes():
         typer.echo(f"{name}({ins}) -> {outs}")
         if nt.doc:
             typer.echo(f"    {nt.doc.splitlines()[0]}")
+    typer.echo("pipeline(<the included pipeline's inputs>) -> <its outputs>")
+    typer.echo("    Include another pipeline: params {file: x.yaml} or {pipeline: {...}}, optional models: "
+               "{inner: outer} (docs/pipelines.md).")
 
 
 def _mount_subapps() -> None:

@@ -118,6 +118,7 @@ def test_graph_mermaid_and_dot(run_cli, pipe):
 def test_nodes_lists_builtins(run_cli):
     proc = run_cli("nodes")
     assert proc.returncode == 0 and "prompt(**fields)" in proc.stdout and "lm_generate(" in proc.stdout
+    assert "\npipeline(" in proc.stdout  # includes are a node type too, though compose handles them
 
 
 @pytest.mark.slow
