@@ -10,8 +10,18 @@ from ..errors import SocraticError
 
 
 def read_records(path: str | Path) -> list[tuple[str, Any]]:
-    """(where, record) pairs: "entry k" of a JSON list, or "line k" of a JSONL file (blank lines skipped)."""
+    """(where, record) pairs: "entry k" of a JSON list, or "line k" of a JSONL file (blank lines skipped).
+    A missing or empty file is an error."""
     p = Path(path)
+    if not p.is_file():
+        raise SocraticError("predictions file not found", file=str(p))
+    records = _parse(p)
+    if not records:
+        raise SocraticError("no predictions in the file", file=str(p))
+    return records
+
+
+def _parse(p: Path) -> list[tuple[str, Any]]:
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:

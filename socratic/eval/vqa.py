@@ -94,11 +94,7 @@ def read_predictions(path: str | Path) -> tuple[dict[str, str], list[str]]:
     Returns the answers and counted warnings: records holding an "error" and no "answer" (failed items) are
     skipped; for a question given twice the later record wins (as the official loader's dict does)."""
     p = Path(path)
-    if not p.is_file():
-        raise SocraticError("predictions file not found", file=str(p))
     numbered = read_records(p)
-    if not numbered:
-        raise SocraticError("no predictions in the file", file=str(p))
     latest: dict[str, dict] = {}
     answered: dict[str, int] = {}
     for where, r in numbered:

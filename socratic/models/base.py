@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -97,13 +98,18 @@ CHAT_OVERHEAD_TOKENS = 48  # role markers, generation prompt, and a default syst
 _PIECES = re.compile(r"[A-Za-z]+|\s+|.", re.DOTALL)
 
 
-def decoding_stops(n: int, temperature: float, top_p: float, max_new_tokens: int,
-                   stop: str | Sequence[str]) -> list[str]:
-    """Check the decoding settings every LM backend takes; returns the non-empty stop strings."""
+def prepare_decoding(lm: Any, prompts: Sequence[str], *, n: int, temperature: float, top_p: float,
+                     max_new_tokens: int, stop: str | Sequence[str], seed: int | None, chat: bool | None
+                     ) -> tuple[list[str], list[Any], list[str], bool, int]:
+    """What a local backend's `generate` starts from, with its settings checked: the prompts, their token ids
+    (`lm.encode_prompt`), the non-empty stop strings, greedy or not, and the seed (drawn when None)."""
     if n < 1 or temperature < 0 or not 0 < top_p <= 1 or max_new_tokens < 0:
         raise SocraticError(f"bad decoding settings: n={n}, temperature={temperature}, top_p={top_p}, "
                             f"max_new_tokens={max_new_tokens}")
-    return [s for s in ([stop] if isinstance(stop, str) else stop) if s]
+    stops = [s for s in ([stop] if isinstance(stop, str) else stop) if s]
+    prompts = list(prompts)
+    encoded = [lm.encode_prompt(p, chat) for p in prompts]
+    return prompts, encoded, stops, temperature == 0, random.randrange(1 << 62) if seed is None else seed
 
 
 def estimate_tokens(text: str, *, chat: bool = False) -> int:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import random
 import threading
 from pathlib import Path
 from typing import Sequence
@@ -23,7 +22,7 @@ import numpy as np
 import torch
 
 from ..errors import SocraticError
-from .base import LM, Completion, decoding_stops, instruct_name
+from .base import LM, Completion, instruct_name, prepare_decoding
 from .loader import ModelSpec, backend
 from .lm_transformers import _copy, _sample, row_seed
 from .resolve import check_options, resolve_weights
@@ -183,12 +182,9 @@ class LlamaCppLM(LM):
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 64, temperature: float = 0.0,
                  top_p: float = 1.0, n: int = 1, stop: Sequence[str] = (), seed: int | None = None,
                  logprobs: bool = False, chat: bool | None = None) -> list[list[Completion]]:
-        stop = decoding_stops(n, temperature, top_p, max_new_tokens, stop)
-        prompts = list(prompts)
-        encoded = [self.encode_prompt(p, chat) for p in prompts]
-        greedy = temperature == 0
-        if seed is None:
-            seed = random.randrange(1 << 62)
+        prompts, encoded, stop, greedy, seed = prepare_decoding(
+            self, prompts, n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, stop=stop,
+            seed=seed, chat=chat)
         out: list[list[Completion]] = []
         with self._lock, torch.inference_mode():
             for p, ids in zip(prompts, encoded):

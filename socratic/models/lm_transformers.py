@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import random
 import shutil
 import tempfile
 import threading
@@ -23,7 +22,7 @@ import torch
 
 from ..errors import SocraticError
 from ..paths import cache_dir
-from .base import LM, Completion, decoding_stops, instruct_name
+from .base import LM, Completion, instruct_name, prepare_decoding
 from .hf_forward import accepts, cache_arg
 from .loader import ModelSpec, backend, pick_device, pick_dtype
 from .packaged import sha256_file
@@ -199,12 +198,9 @@ class TransformersLM(LM):
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 64, temperature: float = 0.0,
                  top_p: float = 1.0, n: int = 1, stop: Sequence[str] = (), seed: int | None = None,
                  logprobs: bool = False, chat: bool | None = None) -> list[list[Completion]]:
-        stop = decoding_stops(n, temperature, top_p, max_new_tokens, stop)
-        prompts = list(prompts)
-        encoded = [self.encode_prompt(p, chat) for p in prompts]
-        greedy = temperature == 0
-        if seed is None:
-            seed = random.randrange(1 << 62)
+        prompts, encoded, stop, greedy, seed = prepare_decoding(
+            self, prompts, n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, stop=stop,
+            seed=seed, chat=chat)
         per_prompt = 1 if greedy else n
         shared = per_prompt > 1 and self.shared_prefill
         # rows of one batch: (prompt, sample) pairs, or whole prompts whose n samples share a prefill
