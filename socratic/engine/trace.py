@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .transcript import MEDIA_PREFIXES, compact_transcript
+
 SCHEMA_VERSION = 2  # docs/trace.md; 2 added schema_version, media thumbnails and each record's sources
 
 _SECRET = re.compile(r"(sk-[A-Za-z0-9_\-]{8,}|(?i:api[_-]?key)['\"]?\s*[:=]\s*['\"]?[^'\"\s,}]+)")
@@ -94,8 +96,6 @@ class Trace:
     def transcript_text(self) -> str:
         """The Socratic transcript, compact: each node's language in and out, a value shown once (later
         uses name where it came from), mapped nodes item by item, long lists folded."""
-        from .transcript import compact_transcript
-
         return compact_transcript(self.records)
 
     def transcript_full(self) -> str:
@@ -144,9 +144,6 @@ def _nested(records: list[dict[str, Any]], groups: dict[str, dict[str, Any]]) ->
     return top
 
 
-_MEDIA = ("<image ", "<tensor ", "<array ", "<keyframe ")
-
-
 def _indent(text: str, pad: str) -> str:
     return "\n".join(pad + line for line in text.splitlines())
 
@@ -154,10 +151,10 @@ def _indent(text: str, pad: str) -> str:
 def _texts(value: Any) -> list[str]:
     """The language inside a summarised value (media descriptions excluded)."""
     if isinstance(value, str):
-        return [] if value.startswith(_MEDIA) else [value]
+        return [] if value.startswith(MEDIA_PREFIXES) else [value]
     if isinstance(value, list):
         if value and all(isinstance(v, str) for v in value):
-            texts = [v for v in value if not v.startswith(_MEDIA)]
+            texts = [v for v in value if not v.startswith(MEDIA_PREFIXES)]
             return [" | ".join(texts)] if texts and all("\n" not in t for t in texts) else texts
         return [t for v in value for t in _texts(v)]
     if isinstance(value, dict):

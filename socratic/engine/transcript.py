@@ -7,11 +7,12 @@ import json
 from typing import Any, Iterable
 
 FOLD = 8  # list elements shown before "… N more"
-_MEDIA = ("<image ", "<tensor ", "<array ", "<keyframe ", "<audio ", "<video ")
+# How trace.summarise describes media and tensors: not language, left out of transcripts.
+MEDIA_PREFIXES = ("<image ", "<tensor ", "<array ", "<keyframe ")
 
 
 def _is_media(text: str) -> bool:
-    return text.startswith(_MEDIA)
+    return text.startswith(MEDIA_PREFIXES)
 
 
 def _key(value: Any) -> str | None:
