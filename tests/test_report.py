@@ -8,6 +8,8 @@ import io
 import json
 import pickle
 import re
+import subprocess
+import sys
 
 import pytest
 from PIL import Image
@@ -219,3 +221,10 @@ def test_compact_transcript_repeats_short_values_and_points_back_for_long_ones()
     assert text.count("labels: kitchen") == 2  # short: shown again, not "= a.labels"
     assert "→ text: = a.text" in text and text.count(long) == 1  # long: once, then named
     assert "← text: = a.text" in text  # an input always names where it came from
+
+
+def test_the_report_needs_no_torch():
+    code = ("import sys, socratic.report, socratic.cli; from socratic import node, Context; "
+            "print(sorted(m for m in ('torch', 'transformers', 'open_clip') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
