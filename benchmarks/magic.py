@@ -31,7 +31,7 @@ import torch
 from ceiling import matmul_peak, matrix_flops
 from magic_reference import reference_decode
 
-from socratic.magic.packed_linear import use_packed
+from socratic.magic.packed_linear import auto_choice, use_packed
 
 
 @torch.no_grad()
@@ -177,6 +177,8 @@ def main() -> None:
     if use_packed(next(lm.parameters())):
         peak = max(peak, packed_peak(blocks, args.batch * k))
 
+    if next(lm.parameters()).device.type == "cpu":
+        print(f"packed_matmuls=auto chose {auto_choice().why()}")
     print(f"straightforward, batch 1 : {naive_tps:8.3f} tokens/s  ({t_naive:.1f} s for {steps} tokens)")
     print(f"reference cost,  batch 1 : {ref_tps:8.3f} tokens/s  ({t_ref:.1f} s for {args.single} x {steps})")
     print(f"full loop,       batch 1 : {b1_tps:8.3f} tokens/s  ({t_single:.1f} s for {args.single} x {steps})"

@@ -317,7 +317,8 @@ def test_float32_own_pass_and_packed_matmuls_match_the_formula(tok):
     img = torch.nn.functional.normalize(torch.randn(3, 32, generator=torch.Generator().manual_seed(2)), dim=-1)
     prompts = ["A picture of", "<-start_of_text->", "Some words here"]
     stats = {}
-    fast = magic_decode(lm, tok, clip, ctok, image_embeds=img, prompts=prompts, k=8, max_new_tokens=10, stats=stats)
+    fast = magic_decode(lm, tok, clip, ctok, image_embeds=img, prompts=prompts, k=8, max_new_tokens=10, stats=stats,
+                        packed_matmuls=True)
     stock = magic_decode(lm, tok, clip, ctok, image_embeds=img, prompts=prompts, k=8, max_new_tokens=10,
                          packed_matmuls=False, candidates="expand", share_clip_prefix=False)
     assert fast.token_ids == stock.token_ids

@@ -23,27 +23,27 @@ def test_packed_linear_equals_f_linear_and_follows_weight_changes():
     torch.manual_seed(0)
     lin = torch.nn.Linear(96, 80)
     x = torch.randn(2, 37, 96)
-    f = linear(lin, "w", lin.weight, lin.bias)
-    assert use_packed(lin.weight) and not isinstance(f, type(lambda: 0))
+    f = linear(lin, "w", lin.weight, lin.bias, mode=True)
+    assert use_packed(lin.weight, True) and not isinstance(f, type(lambda: 0))
     torch.testing.assert_close(f(x), F.linear(x, lin.weight, lin.bias), rtol=1e-5, atol=1e-5)
     # rows of the weight (CLIP's q / kv parts of in_proj) and GPT-2's (in, out) layout
-    part = linear(lin, "rows", lin.weight, lin.bias, rows=slice(16, 48))
+    part = linear(lin, "rows", lin.weight, lin.bias, rows=slice(16, 48), mode=True)
     torch.testing.assert_close(part(x), F.linear(x, lin.weight[16:48], lin.bias[16:48]), rtol=1e-5, atol=1e-5)
     wt = lin.weight.detach().t().contiguous()
-    conv = linear(lin, "t", wt, lin.bias, transposed=True)
+    conv = linear(lin, "t", wt, lin.bias, transposed=True, mode=True)
     torch.testing.assert_close(conv(x), x @ wt + lin.bias, rtol=1e-5, atol=1e-5)
     # a weight changed in place is reordered again
     with torch.no_grad():
         lin.weight.mul_(-2.0)
-    g = linear(lin, "w", lin.weight, lin.bias)
+    g = linear(lin, "w", lin.weight, lin.bias, mode=True)
     assert g is not f
     torch.testing.assert_close(g(x), F.linear(x, lin.weight, lin.bias), rtol=1e-5, atol=1e-5)
-    assert linear(lin, "w", lin.weight, lin.bias) is g
+    assert linear(lin, "w", lin.weight, lin.bias, mode=True) is g
     # moved to another dtype: the stale reordered copy is dropped
     from socratic.magic.packed_linear import _STORE
 
     lin.double()
-    linear(lin, "w", lin.weight, lin.bias)
+    linear(lin, "w", lin.weight, lin.bias, mode=True)
     assert not any(key.startswith("w:") for key in _STORE[lin])
 
 
@@ -55,10 +55,22 @@ def test_gpt2_gelu_runs_inside_the_matmul_and_others_after_it():
     lin = torch.nn.Linear(64, 256)
     x = torch.randn(1, 45, 64)
     for act in (NewGELUActivation(), torch.nn.GELU(), torch.nn.ReLU()):
-        f = linear(lin, "fc", lin.weight, lin.bias, act=act)
+        f = linear(lin, "fc", lin.weight, lin.bias, act=act, mode=True)
         torch.testing.assert_close(f(x), act(F.linear(x, lin.weight, lin.bias)), rtol=1e-5, atol=1e-5)
-    fused = linear(lin, "fc", lin.weight, lin.bias, act=NewGELUActivation())
+    fused = linear(lin, "fc", lin.weight, lin.bias, act=NewGELUActivation(), mode=True)
     assert fused.post == ("gelu", "tanh")
+
+
+def test_auto_follows_the_timing_on_this_machine():
+    from socratic.magic.packed_linear import auto_choice
+
+    lin = torch.nn.Linear(16, 8)
+    choice = auto_choice()
+    assert choice.name in ("stock", "onednn") and set(choice.seconds) == {"stock", "onednn"}
+    assert use_packed(lin.weight) == (onednn_available() and choice.name == "onednn")
+    # stock unless oneDNN won by the margin (the preferred candidate keeps close calls)
+    if choice.name == "onednn":
+        assert choice.seconds["onednn"] * 1.15 < choice.seconds["stock"]
 
 
 def test_other_dtypes_and_the_off_switch_use_f_linear():

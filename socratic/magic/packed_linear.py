@@ -3,18 +3,22 @@
 A decode step pushes only ~45-110 rows through each weight matrix. PyTorch's default float32 CPU matmul
 (MKL's sgemm) packs the weight on every call; oneDNN with a weight reordered once to its blocked layout skips
 that and picks kernels for the CPU's widest vector unit (about twice as fast on the AVX-512 AMD box the
-benchmark ran on; see benchmarks/README.md). Same function (y = x W^T + b), rounding aside. Elsewhere (CUDA,
+benchmark ran on; see benchmarks/README.md), but is much slower on others (8x on an AMX Xeon), so "auto" takes it
+only where a timing on the running machine says it wins (`auto_choice`, cached per machine: socratic/tuning.py). Same function (y = x W^T + b), rounding aside. Elsewhere (CUDA,
 float64/half, a torch without oneDNN) this is `F.linear`. The reordered copies (about the models' float32 size)
 are kept per module while it lives.
 """
 
 from __future__ import annotations
 
+import functools
 import weakref
 from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
+
+from .. import tuning
 
 _STORE: "weakref.WeakKeyDictionary[torch.nn.Module, dict[str, Any]]" = weakref.WeakKeyDictionary()
 
@@ -29,8 +33,45 @@ def onednn_available() -> bool:
 
 
 def use_packed(weight: torch.Tensor, mode: bool | str = "auto") -> bool:
-    """Whether `weight` goes through the reordered oneDNN path (`mode` True/"auto" asks for it)."""
-    return bool(mode) and weight.device.type == "cpu" and weight.dtype == torch.float32 and onednn_available()
+    """Whether `weight` goes through the reordered oneDNN path: True asks for it; "auto" when it won the timing."""
+    if not (mode and weight.device.type == "cpu" and weight.dtype == torch.float32 and onednn_available()):
+        return False
+    return mode != "auto" or auto_choice().name == "onednn"
+
+
+@functools.lru_cache(maxsize=1)
+def auto_choice() -> tuning.Choice:
+    """oneDNN with reordered weights vs stock F.linear, timed once per machine on what a decode step does: six
+    GPT-2-small-wide blocks (layer norms, residual adds, GELU, cat around the matmuls) at row counts that change
+    from call to call. Timing the matmuls alone misleads: on an AMX Xeon they are faster through oneDNN while the
+    whole MAGiC loop is several times slower (measured). Stock unless oneDNN is clearly faster."""
+    d = 768
+    g = torch.Generator().manual_seed(0)
+    ws = [torch.randn(o, i, generator=g) * 0.02 for i, o in ((d, 3 * d), (d, d), (d, 4 * d), (4 * d, d))]
+    bs = [torch.zeros(w.shape[0]) for w in ws]
+    packed = [torch.ops.mkldnn._reorder_linear_weight(w, None) for w in ws]
+    x0 = torch.randn(320, d, generator=g)
+
+    def blocks(lin: Callable[[int, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        out = x0
+        for rows in (45, 46, 160, 320):
+            x = x0[:rows]
+            for _ in range(6):
+                x = x + lin(1, lin(0, F.layer_norm(x, (d,)))[:, :d])
+                x = x + lin(3, F.gelu(lin(2, F.layer_norm(x, (d,)))))
+                x = torch.cat([x[:1], x[1:]])
+            out = x
+        return out
+
+    def stock():
+        return blocks(lambda i, x: F.linear(x, ws[i], bs[i]))
+
+    def onednn():
+        return blocks(lambda i, x: torch.ops.mkldnn._linear_pointwise(x, packed[i], bs[i], "none", [], ""))
+
+    with torch.inference_mode():
+        return tuning.fastest("magic.packed_matmuls.blocks", {"stock": stock, "onednn": onednn},
+                              versions=f"torch {torch.__version__}", prefer="stock")
 
 
 class _Packed:

@@ -9,7 +9,9 @@ so they stay on transformers (the dequantised weights, as before). Sampled compl
 with the same per-row seeds as transformers (reproducible for a fixed seed, close to transformers' samples but not
 always equal).
 
-On a CUDA device every call goes to transformers (llama-cpp-python is a CPU build here).
+On a CUDA device every call goes to transformers (llama-cpp-python is a CPU build here), and so does every call
+when the llama.cpp probe (llama_probe.py) found the build unusable on this machine: the outputs then carry a
+warning naming the reason and the fix.
 Options: those of both backends (`device`, `dtype`, `batch_size`, `shared_prefill`; `n_ctx`, `n_threads`) and
 `chat`, `instruct`.
 """
@@ -34,18 +36,22 @@ def load_hybrid_lm(spec: ModelSpec) -> "HybridLM":
     o = spec.options
     exact = TransformersLM.from_spec(ModelSpec(spec.name, "lm", "transformers",
                                                {k: v for k, v in o.items() if k in TF_OPTIONS | SHARED}))
-    fast = None
+    fast, warnings = None, ()
     if exact.device.type == "cpu":
-        from .lm_llama_cpp import LlamaCppLM
+        from .lm_llama_cpp import LlamaCppLM, LlamaUnusable
 
-        fast = LlamaCppLM.from_spec(ModelSpec(spec.name, "lm", "llama_cpp",
-                                              {k: v for k, v in o.items() if k in LLAMA_ONLY | SHARED}))
-    return HybridLM(exact, fast)
+        try:
+            fast = LlamaCppLM.from_spec(ModelSpec(spec.name, "lm", "llama_cpp",
+                                                  {k: v for k, v in o.items() if k in LLAMA_ONLY | SHARED}))
+        except LlamaUnusable as exc:  # every call on transformers: same greedy outputs, slower sampling
+            warnings = (f"model {spec.name!r}: sampling runs on transformers, not llama.cpp: {exc.message}",)
+    return HybridLM(exact, fast, warnings)
 
 
 class HybridLM(LM):
-    def __init__(self, exact: LM, fast: LM | None):
+    def __init__(self, exact: LM, fast: LM | None, warnings: tuple[str, ...] = ()):
         self.exact, self.fast = exact, fast
+        self.warnings = tuple(warnings)
         self.model_id = exact.model_id
         self.fingerprint = f"hybrid:{exact.fingerprint}" + (f"|{fast.fingerprint}" if fast else "")
         self.chat, self.instruct, self.context_length = exact.chat, exact.instruct, exact.context_length

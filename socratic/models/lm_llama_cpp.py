@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..errors import SocraticError
+from . import llama_probe
 from .base import LM, Completion, instruct_name, prepare_decoding
 from .loader import ModelSpec, backend
 from .lm_transformers import _copy, _sample, row_seed
@@ -36,6 +37,10 @@ def load_llama_cpp_lm(spec: ModelSpec) -> "LlamaCppLM":
     return LlamaCppLM.from_spec(spec)
 
 
+class LlamaUnusable(SocraticError):
+    """The in-process probe found this llama.cpp build unusable here (see llama_probe)."""
+
+
 def usable_cpus() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -47,11 +52,14 @@ class LlamaCppLM(LM):
     def __init__(self, gguf: Path, *, model_id: str, fingerprint: str, chat: bool = False,
                  instruct: bool | None = None, n_ctx: int = 0, n_threads: int | None = None,
                  batch_size: int = 512):
-        try:
-            import llama_cpp
-        except ImportError:
-            raise SocraticError("the llama_cpp backend needs llama-cpp-python: `pip install llama-cpp-python`",
-                                field="backend") from None
+        if not llama_probe.library_files():
+            raise SocraticError("the llama_cpp backend needs llama-cpp-python: `bash scripts/setup.sh` builds it",
+                                field="backend")
+        v = llama_probe.verdict(gguf)  # a child process decodes first: a native crash never kills this one
+        if not v.ok:
+            raise LlamaUnusable(f"llama.cpp is not usable on this machine ({v.reason}); {llama_probe.FIX}",
+                                field="backend")
+        import llama_cpp
         self._lc = llama_cpp
         from llama_cpp import _internals
 
