@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dataset", help="JSONL of questions to answer")
     ap.add_argument("--out", help="predictions JSONL (dataset mode; resumes)")
     ap.add_argument("--profile", help="e.g. offline: the packaged SmolLM2 for every LM")
-    ap.add_argument("--random-vlm", action="store_true", help="random-weight CLIP (test runs only)")
+    ap.add_argument("--random-vlm", action="store_true",
+                    help="let a random-weight CLIP stand in (example ranking and captions meaningless; said on stderr)")
     ap.add_argument("--n-shot", type=int)
     ap.add_argument("--n-ensemble", type=int)
     ap.add_argument("--demo", action="store_true")
@@ -93,8 +94,10 @@ def main(argv: list[str] | None = None) -> int:
             for rec in pica.answer_many(args.dataset, args.out, progress=True):
                 print(json.dumps({k: rec[k] for k in ("question_id", "question", "answer", "error") if k in rec}))
             print(f"predictions: {args.out}", file=sys.stderr)
-        elif args.image and args.question:
+        elif args.image and args.question:  # (answer_many says its warnings as they come)
             print(pica.answer(args.image, args.question, caption=args.caption))
+            for w in pica.warnings:  # e.g. a random-weight CLIP's
+                print(f"warning: {w}", file=sys.stderr)
         else:
             ap.error("give --image and --question, or --dataset and --out")
     except SocraticError as exc:

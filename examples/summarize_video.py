@@ -48,8 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     for level in sorted({w["level"] for w in result["summaries"]}):
         print(f"\nSummaries, level {level}:")
         for w in (w for w in result["summaries"] if w["level"] == level):
-            print(f"[{clock(w['start'])}–{clock(w['end'])}] {w['summary'] or '(empty)'}")
+            flag = " (flagged: the LM kept no fact)" if w["flagged"] else ""
+            print(f"[{clock(w['start'])}–{clock(w['end'])}] {w['summary'] or '(empty)'}{flag}")
     print("\nSummary:", result["summary"] or "(empty)")
+    c = result["check"]
+    print(f"\n{c['facts']} facts said or read; the LM kept {c['window_lm_kept']} in its window summaries and "
+          f"{c['summary_lm_kept']} in the top one; added back from the log: {c['added_to_windows']} to windows, "
+          f"{c['added_to_summary']} to the summary; windows flagged: {c['windows_flagged']}")
     return 0
 
 

@@ -16,6 +16,7 @@ class Context:
     seed: int = 0
     progress_enabled: bool = False
     warnings: list[str] = field(default_factory=list)
+    cache: Any = None  # the run's NodeCache (None with --no-cache): nodes may keep per-frame results in it
 
     def warn(self, message: str) -> None:
         """Record a warning: it lands in the trace and in the run's output."""

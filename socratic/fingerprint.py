@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .encoding import utf8
+
 _lock = threading.Lock()
 _file_digests: dict[tuple[str, int, int], str] = {}
 
@@ -39,7 +41,7 @@ def _feed(h: "hashlib._Hash", value: Any) -> None:
     if isinstance(value, (Video, Audio)):
         h.update(b"F" + file_digest(value).encode())
     elif isinstance(value, str):
-        h.update(b"S" + str(len(value)).encode() + b":" + value.encode())
+        h.update(b"S" + str(len(value)).encode() + b":" + utf8(value, exact=True))
     elif isinstance(value, Image.Image):
         h.update(b"I" + f"{value.mode}{value.size}".encode() + value.tobytes())
     elif isinstance(value, torch.Tensor):
@@ -58,9 +60,9 @@ def _feed(h: "hashlib._Hash", value: Any) -> None:
         for v in value:
             _feed(h, v)
     elif isinstance(value, Path):
-        h.update(b"P" + (file_digest(value).encode() if value.is_file() else str(value).encode()))
+        h.update(b"P" + (file_digest(value).encode() if value.is_file() else utf8(str(value), exact=True)))
     else:
-        h.update(b"R" + repr(value).encode())
+        h.update(b"R" + utf8(repr(value), exact=True))
 
 
 def digest(*values: Any) -> str:

@@ -4,8 +4,8 @@
     def clip_classify(image: Image, *, vlm: VLM, vocab: str, top_k: int = 3, ctx: Context): ...
 
 - Parameters before `*` are inputs, wired to other nodes' outputs; their annotations are port types.
-- Keyword-only parameters are params, set in YAML `params:`. A param annotated with a model
-  interface (VLM, LM, ALM, AudioText, TextEmbedder) names an entry of `models:` and receives the loaded model.
+- Keyword-only parameters are params, set in YAML `params:`. A param annotated with a model interface
+  (VLM, LM, ALM, AudioText, TextEmbedder, Captioner, OCR) names an entry of `models:` and receives the loaded model.
 - A keyword-only `ctx` receives the run Context (seed, warnings, cache).
 - `batched=True`: every input arrives as a list of items and every output must be a list of the
   same length; the engine then hands a whole mapped list to one call.
@@ -38,7 +38,7 @@ class Param:
     type: Any
     required: bool
     default: Any = None
-    model_family: str | None = None  # "vlm" / "lm" / "alm" / "atm" / "text_embed" when the param names a model
+    model_family: str | None = None  # a models.base.MODEL_FAMILIES key when the param names a model
 
 
 @dataclass

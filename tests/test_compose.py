@@ -210,7 +210,7 @@ def test_include_cycles_are_rejected_with_the_chain(tmp_path):
         p.validate()
 
 
-def test_python_built_composition_round_trips_to_yaml(tmp_path):
+def test_python_built_composition_round_trips_to_yaml(tmp_path, monkeypatch):
     shout = Pipeline.from_yaml(write(tmp_path, "shout.yaml", SHOUT))
     inline = Pipeline("tail").add_input("w", "text").add_node("u", "t_upper", inputs={"text": "inputs.w"})
     inline.add_output("u", "u.text")
@@ -226,6 +226,7 @@ def test_python_built_composition_round_trips_to_yaml(tmp_path):
     assert "file: ../shout.yaml" in saved and "pipeline:" in saved  # a file by path, an object inline
     back = Pipeline.from_yaml(tmp_path / "sub" / "built.yaml")
     assert back.to_yaml() == saved
+    monkeypatch.setenv("SOCRATIC_ALLOW_READ", str(tmp_path))  # the file includes ../shout.yaml (docs/trust.md)
     assert back.run(text="ab cd", cache_dir=tmp_path / "c").outputs == first.outputs
     assert Pipeline.from_yaml(p.to_yaml()).to_dict() == p.to_dict()  # no source: an absolute path
 
@@ -241,6 +242,7 @@ def test_an_include_by_path_still_names_its_file_when_saved_elsewhere(tmp_path, 
     back = Pipeline.from_yaml(tmp_path / "deep" / "p.yaml")
     assert back.nodes["s"].params == {"file": "../shout.yaml"}
     monkeypatch.chdir(tmp_path / "deep")
+    monkeypatch.setenv("SOCRATIC_ALLOW_READ", str(tmp_path))  # the file includes ../shout.yaml (docs/trust.md)
     assert back.run(text="ok", cache_dir=tmp_path / "c")["loud"] == "OK"
     assert back.to_yaml() == (tmp_path / "deep" / "p.yaml").read_text()
 

@@ -285,4 +285,4 @@ def test_run_batch_item_errors_stay_with_their_item(tmp_path):
     res = run_batch(p, [{"text": "a b"}, {"text": ""}, {"text": "c", "k": "x"}, {"text": "d"}], cache=False)
     assert res[0].outputs["first"] == "a" and res[3].outputs["first"] == "d"
     assert isinstance(res[1], SocraticError) and "index 0 out of range" in str(res[1])
-    assert isinstance(res[2], SocraticError) and "expected a number" in str(res[2])
+    assert isinstance(res[2], SocraticError) and "expected an integer, got 'x'" in str(res[2])

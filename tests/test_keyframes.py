@@ -81,7 +81,7 @@ def test_speech_stretches_cut_long_sound_and_skip_silence():
 def test_single_static_shot_is_one_keyframe_and_capped_runs_say_so(tmp_path, clip):
     video = build(tmp_path / "one_shot.mp4", [("coffee", 120.0)], [])
     out = video_keyframes(str(video.path), 0.99, vlm=clip, ctx=Context())
-    assert len(out["frames"]) == 1 and out["timestamps"] == [0.0] and out["ends"][0] == pytest.approx(118.0)
+    assert len(out["frames"]) == 1 and out["timestamps"] == [0.0] and out["ends"][0] == pytest.approx(120.0)
     k = out["frames"][0]
     assert k.count == 60 and k.end == pytest.approx(120.0) and out["coverage"]["complete"]
     # the stored embedding is what the model gives the first frame

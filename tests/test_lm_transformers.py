@@ -149,6 +149,21 @@ def test_score_equals_manual(lm):
     assert lm.score(["the"], [""]) == [[]]
 
 
+@pytest.mark.parametrize("batch_size", [2, 8])
+def test_options_of_one_prompt_share_its_prefill_and_score_as_alone(tiny_dir, batch_size):
+    """Several continuations of one prompt (multiple-choice options, ratings "1"/"2"/"3") are scored from one
+    run of the prompt; the numbers equal scoring each pair alone without a cache."""
+    lm = load_tiny(tiny_dir, batch_size=batch_size)
+    options = ["dog ran", "sat on the mat", "it", "quickly and slowly", "red"]
+    ratings = ["dog", "cat", "red"]  # one token each
+    prompts = [PROMPTS[0]] * 5 + [PROMPTS[1]] * 3 + [PROMPTS[2]] * 3 + [PROMPTS[3]]
+    conts = options + ratings + ratings + ["sat"]
+    got = lm.score(prompts, conts)
+    for p, c, g in zip(prompts, conts, got):
+        assert len(g) == len(ids_of(lm, c))
+        assert g == pytest.approx(manual_score(lm, p, c), abs=1e-4)
+
+
 def test_sampling_reproducible_and_raw_logprobs(lm, tiny_dir):
     kw = dict(max_new_tokens=8, temperature=1.5, top_p=0.95, n=4, seed=11)
     a = lm.generate(PROMPTS[:3], **kw)

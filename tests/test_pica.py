@@ -221,7 +221,9 @@ def test_candidate_from_completion():
 def test_pipeline_yaml_prompts_and_defaults_are_the_paper():
     from socratic.engine.pipeline import Pipeline
 
-    plan = Pipeline.from_yaml(REPO_DIR / "pipelines" / "pica_okvqa.yaml").validate()
+    p = Pipeline.from_yaml(REPO_DIR / "pipelines" / "pica_okvqa.yaml")
+    p.nodes["select"].params["memory"] = __file__  # the shipped file names a memory the user provides
+    plan = p.validate()
     pr = plan.params["prompts"]
     assert pr["header"] == HEADER and pr["tag_join"] == "faithful"
     fmt = PromptFormat(pr["header"], pr["example"], pr["query"])
@@ -260,7 +262,8 @@ def test_okvqa_conversion(tmp_path):
     row = json.loads((tmp_path / "train.jsonl").read_text())
     assert row == {"question_id": 5, "image": "imgs/COCO_train2014_000000000009.jpg", "question": "Why?",
                    "answers": ["rain", "snow"], "caption": [" A wet street. ", "Rain."]}
-    okvqa_questions(tmp_path / "q.json", "val", tmp_path / "val.jsonl", captions={9: "cap"})
+    (tmp_path / "val").mkdir()
+    okvqa_questions(tmp_path / "q.json", tmp_path / "val", tmp_path / "val.jsonl", captions={9: "cap"})
     assert json.loads((tmp_path / "val.jsonl").read_text())["caption"] == "cap"
     with pytest.raises(SocraticError, match="'annotations' list"):
         okvqa_training_set(tmp_path / "q.json", tmp_path / "q.json", tmp_path / "c.json", "i", tmp_path / "x")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import SocraticError
-from ..paths import REPO_DIR
+from ..paths import REPO_DIR, pipeline_path
 from ..registry import get_node_type
 from .spec import PIPELINE, NodeSpec, PipelineSpec, parse_ref, split_index
 
@@ -48,6 +48,7 @@ def expand(spec: PipelineSpec, _chain: Chain | None = None) -> tuple[PipelineSpe
     out.inputs = {k: copy.copy(v) for k, v in spec.inputs.items()}
     out.outputs = dict(spec.outputs)
     out.lines, out.files, out.groups = dict(spec.lines), dict(spec.files), dict(spec.groups)
+    out.written = dict(spec.written)
     out.load_problems = list(spec.load_problems)
     problems: list[SocraticError] = []
     owners: dict[str, str] = {}  # model name -> the file whose definition was taken
@@ -186,6 +187,8 @@ class _Include:
                 hidden = self.prefix + x
                 self.out.inputs[hidden] = copy.copy(spec_in)
                 self.out.lines[f"inputs.{hidden}"] = flat.lines.get(f"inputs.{x}")
+                if f"inputs.{x}" in flat.written:
+                    self.out.written[f"inputs.{hidden}"] = flat.written[f"inputs.{x}"]
                 self.out.files[f"inputs.{hidden}"] = flat.file_of(f"inputs.{x}") or ""
                 targets[x] = (f"inputs.{hidden}", None)
             else:
@@ -249,6 +252,8 @@ class _Include:
             if key.startswith("nodes.") and ".inputs." not in key:
                 new = "nodes." + self.prefix + key[len("nodes."):]
                 self.out.lines[new], self.out.files[new] = line, flat.file_of(key) or ""
+                if key in flat.written:
+                    self.out.written[new] = flat.written[key]
 
     def _models(self, flat: PipelineSpec, renames: dict[str, str], owners: dict[str, str]) -> None:
         """Shared by name; the including file's definition wins; two inner files must agree."""
@@ -265,17 +270,17 @@ class _Include:
             self.out.models[target] = copy.deepcopy(d)
             owners[target] = src
             self.out.lines[f"models.{target}"], self.out.files[f"models.{target}"] = flat.lines.get(f"models.{m}"), src
+            if f"models.{m}" in flat.written:
+                self.out.written[f"models.{target}"] = flat.written[f"models.{m}"]
 
 
 def _find(value: str, source: str | None) -> Path | None:
     """Beside the including file (the working dir without one); a bare name also in the shipped pipelines/."""
-    rel = Path(value).expanduser()
-    if rel.is_absolute():
-        return rel if rel.is_file() else None
-    base = Path(source).resolve().parent if source else Path.cwd()
-    candidates = [base / rel] + ([SHIPPED / rel] if len(rel.parts) == 1 else [])
-    found = next((c for c in candidates if c.is_file()), None)
-    if found is not None and found.is_relative_to(Path.cwd()):  # shorter in errors and traces
+    base = Path(source).resolve().parent if source else None
+    found = pipeline_path(value, base, (SHIPPED,) if len(Path(value).parts) == 1 else ())
+    if found is None or not found.is_file():
+        return None
+    if found.is_relative_to(Path.cwd()):  # shorter in errors and traces
         return found.relative_to(Path.cwd())
     return found
 

@@ -1,4 +1,5 @@
-"""Pipeline DAG as Mermaid or DOT text."""
+"""Pipeline DAG as Mermaid or DOT text. Names are pipeline data: every one is quoted and escaped, so no name can
+add a node, an attribute or a link to the graph."""
 
 from __future__ import annotations
 
@@ -23,18 +24,36 @@ def _id(name: str) -> str:
     return name.replace(".", "__").replace("-", "_")
 
 
+def _dot(text: str) -> str:
+    """A DOT quoted string: any name stays one label (quotes and backslashes escaped, lines kept)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "") + '"'
+
+
+_MERMAID_SAFE = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _-.,:/()+=")
+
+
+def _mermaid(text: str) -> str:
+    """A Mermaid quoted label: every other character as its entity code (`#34;`), so none ends the label."""
+    return '"' + "".join(c if c in _MERMAID_SAFE else f"#{ord(c)};" for c in text) + '"'
+
+
 def to_mermaid(p: PipelineSpec) -> str:
-    shape = {"input": '(["{}"])', "node": '["{}"]', "output": '[/"{}"/]'}
+    shape = {"input": "([{}])", "node": "[{}]", "output": "[/{}/]"}
     boxes, edges = _elements(p)
-    lines = ["flowchart TD"] + [f"  {_id(i)}{shape[k].format(label)}" for i, label, k in boxes]
-    lines += [f'  {_id(s)} -->|"{lab}"| {_id(d)}' if lab else f"  {_id(s)} --> {_id(d)}" for s, d, lab in edges]
+    ids = {box: f"n{k}" for k, (box, _, _) in enumerate(boxes)}
+    ids.update({x: f"n{len(ids) + k}" for k, x in enumerate(dict.fromkeys(
+        e for s, d, _ in edges for e in (s, d) if e not in ids))})
+    lines = ["flowchart TD"] + [f"  {ids[i]}{shape[k].format(_mermaid(label))}" for i, label, k in boxes]
+    lines += [f"  {ids[s]} -->|{_mermaid(lab)}| {ids[d]}" if lab else f"  {ids[s]} --> {ids[d]}"
+              for s, d, lab in edges]
     return "\n".join(lines)
 
 
 def to_dot(p: PipelineSpec) -> str:
     shape = {"input": "ellipse", "node": "box", "output": "parallelogram"}
     boxes, edges = _elements(p)
-    lines = [f'digraph "{p.name or "pipeline"}" {{', "  rankdir=TB;"]
-    lines += [f'  "{_id(i)}" [label="{label}", shape={shape[k]}];' for i, label, k in boxes]
-    lines += [f'  "{_id(s)}" -> "{_id(d)}"' + (f' [label="{lab}"];' if lab else ";") for s, d, lab in edges]
+    lines = [f"digraph {_dot(p.name or 'pipeline')} {{", "  rankdir=TB;"]
+    lines += [f"  {_dot(_id(i))} [label={_dot(label)}, shape={shape[k]}];" for i, label, k in boxes]
+    lines += [f"  {_dot(_id(s))} -> {_dot(_id(d))}" + (f" [label={_dot(lab)}];" if lab else ";")
+              for s, d, lab in edges]
     return "\n".join(lines + ["}"])

@@ -3,6 +3,7 @@ each node called once for the whole batch when it is batched (per item otherwise
 
 from __future__ import annotations
 
+import pickle
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -10,15 +11,17 @@ from typing import Any, Sequence
 
 from ..context import Context
 from ..errors import ModelNotFound, SocraticError
-from ..models.loader import ModelSpec, load_model
+from ..models.loader import ModelSpec, is_loaded, load_model
 from ..node import NodeType, normalise_outputs
 from ..types import coerce_input
 from .cache import NodeCache, node_key
 from .spec import PipelineSpec, parse_ref, split_index
+from .progress import NodeLines, on_terminal
 from .trace import NodeRecord, Trace, summarise
 from .validate import Plan
 
-RUN_OPTIONS = ("profile", "random_vlm", "random_atm", "cache", "cache_dir", "seed", "progress", "max_workers", "models")
+RUN_OPTIONS = ("profile", "random_vlm", "random_atm", "random_captioner", "cache", "cache_dir", "seed", "progress",
+               "max_workers", "models")
 
 
 @dataclass
@@ -42,8 +45,10 @@ class BatchCallFailed(Exception):
 
 
 def resolve_models(plan: Plan, *, profile: str | None = None, random_vlm: bool = False, random_atm: bool = False,
-                   overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, ModelSpec]:
-    """The pipeline's model specs after a profile, explicit overrides, and the random stand-ins (CLIP, CLAP)."""
+                   random_captioner: bool = False, overrides: dict[str, dict[str, Any]] | None = None
+                   ) -> dict[str, ModelSpec]:
+    """The pipeline's model specs after a profile, explicit overrides, and the random stand-ins (CLIP, CLAP,
+    captioner)."""
     specs = dict(plan.models)
     if profile:
         from ..models.profiles import apply_profile
@@ -61,6 +66,8 @@ def resolve_models(plan: Plan, *, profile: str | None = None, random_vlm: bool =
         stand_ins["vlm"] = ("open_clip", {"config": STAND_IN_CONFIG})
     if random_atm:
         stand_ins["atm"] = ("clap", {})  # the backend's tiny default config
+    if random_captioner:
+        stand_ins["captioner"] = ("transformers", {})  # a tiny LLaVA-style model (captioner_stand_in.py)
     for name, s in specs.items():
         if s.family in stand_ins:
             backend_name, extra = stand_ins[s.family]
@@ -90,8 +97,8 @@ class _Run:
     """One batch: per-item values, records and errors. An item that fails drops out of later nodes."""
 
     def __init__(self, plan: Plan, specs: dict[str, ModelSpec], n: int, *, cache: bool, cache_dir: Any, seed: int,
-                 progress: bool):
-        self.plan, self.specs, self.seed, self.progress = plan, specs, seed, progress
+                 progress: bool, lines: NodeLines | None = None):
+        self.plan, self.specs, self.seed, self.progress, self.lines = plan, specs, seed, progress, lines
         self.cache = NodeCache(cache_dir) if cache else None
         self.values: list[dict[str, dict[str, Any]]] = [{} for _ in range(n)]
         self.records: list[dict[str, NodeRecord]] = [{} for _ in range(n)]
@@ -117,11 +124,16 @@ class _Run:
     def _models(self, name: str, nt: NodeType, specs: dict[str, ModelSpec], params: dict[str, Any],
                 model_ids: dict[str, str], warns: list[str]) -> None:
         for k, spec in specs.items():  # models load only when the node really runs
+            since = None
+            if self.lines is not None and not is_loaded(spec):
+                since = self.lines.loading(spec.name, f"{spec.backend} {model_ids[k]}")
             try:
                 model = load_model(spec)
             except SocraticError as exc:
                 p, key = self.plan.pipeline, f"models.{spec.name}"
                 raise exc.locate(file=p.file_of(key), line=p.lines.get(key)) from None
+            if since is not None:
+                self.lines.loaded(spec.name, since)
             params[k], model_ids[k] = model, model.model_id
             warns.extend(w for w in model.warnings if w not in warns)
 
@@ -157,6 +169,13 @@ class _Run:
                     seconds[i] = time.perf_counter() - started
         hits = set(outputs)
         todo = [i for i in inputs if i not in outputs]
+        twins: dict[int, int] = {}  # items with another item's key (two questions on one video): computed once
+        first: dict[str, int] = {}
+        for i in todo:
+            if i in keys:
+                twins.update({i: first[keys[i]]} if keys[i] in first else {})
+                first.setdefault(keys[i], i)
+        todo = [i for i in todo if i not in twins]
         if todo:
             load_warns: list[str] = []
             self._models(name, nt, specs, params, model_ids, load_warns)
@@ -165,7 +184,7 @@ class _Run:
             else:
                 for i in todo:
                     t0 = time.perf_counter()
-                    ctx = Context(node=name, seed=self.seed, progress_enabled=self.progress)
+                    ctx = Context(node=name, seed=self.seed, progress_enabled=self.progress, cache=self.cache)
                     for w in load_warns:
                         ctx.warn(w)
                     try:
@@ -177,6 +196,12 @@ class _Run:
             for i in todo:
                 if i in keys and i in outputs:
                     self.cache.put(keys[i], (outputs[i], warns[i]))
+        for i, j in twins.items():  # a twin gets its own copy, as from the cache
+            if j in outputs:
+                outputs[i], warns[i], seconds[i] = pickle.loads(pickle.dumps(outputs[j])), list(warns[j]), 0.0
+                hits.add(i)
+            elif j in self.errors:
+                self.errors[i] = self.errors[j]
         for i in inputs:
             if i not in outputs:
                 continue
@@ -186,13 +211,15 @@ class _Run:
                 params=summarise(dict(self.plan.params[name])), models=model_ids,
                 seconds=round(seconds[i], 4), cached=i in hits,
                 items=len(inputs[i][ns.map[0]]) if ns.map else None, warnings=warns[i], sources=dict(ns.inputs))
+        if self.lines is not None and outputs:
+            self.lines.finished(name, nt.name, max(seconds.values(), default=0.0), cached=not todo)
 
     def _call_batched(self, nt: NodeType, name: str, todo: list[int], inputs: dict[int, dict[str, Any]],
                       params: dict[str, Any], mapped: list[str], load_warns: list[str], outputs: dict, warns: dict,
                       seconds: dict) -> None:
         """One call for every item of the batch (mapped lists concatenated); split back per item."""
         t0 = time.perf_counter()
-        ctx = Context(node=name, seed=self.seed, progress_enabled=self.progress)
+        ctx = Context(node=name, seed=self.seed, progress_enabled=self.progress, cache=self.cache)
         for w in load_warns:
             ctx.warn(w)
         sizes: dict[int, int] = {}
@@ -335,16 +362,19 @@ def _groups(plan: Plan, run: _Run, i: int) -> dict[str, dict[str, Any]]:
 
 
 def run_batch(pipeline: PipelineSpec, items: Sequence[dict[str, Any]], *, profile: str | None = None,
-              random_vlm: bool = False, random_atm: bool = False, cache: bool = True, cache_dir: Any = None,
-              seed: int = 0, progress: bool = False, max_workers: int = 4,
+              random_vlm: bool = False, random_atm: bool = False, random_captioner: bool = False,
+              cache: bool = True, cache_dir: Any = None, seed: int = 0, progress: bool = False, max_workers: int = 4,
               models: dict[str, dict[str, Any]] | None = None, plan: Plan | None = None
               ) -> list[RunResult | SocraticError]:
     """Run the pipeline once over several items' inputs: batched nodes get every item in one call.
     Each item gets its own result or error; a failing shared call is retried item by item.
     Missing weights (ModelNotFound) stop the whole batch."""
     plan = plan or pipeline.validate()
-    specs = resolve_models(plan, profile=profile, random_vlm=random_vlm, random_atm=random_atm, overrides=models)
-    run = _Run(plan, specs, len(items), cache=cache, cache_dir=cache_dir, seed=seed, progress=progress)
+    specs = resolve_models(plan, profile=profile, random_vlm=random_vlm, random_atm=random_atm,
+                           random_captioner=random_captioner, overrides=models)
+    lines = NodeLines(len(plan.order)) if progress and len(items) == 1 and on_terminal() else None
+    run = _Run(plan, specs, len(items), cache=cache, cache_dir=cache_dir, seed=seed, progress=progress,
+               lines=lines)
     for i, given in enumerate(items):
         try:
             run.values[i]["inputs"] = _bind_inputs(plan, given)
@@ -353,7 +383,8 @@ def run_batch(pipeline: PipelineSpec, items: Sequence[dict[str, Any]], *, profil
     try:
         _schedule(plan, run, max_workers)
     except BatchCallFailed:
-        opts = dict(profile=profile, random_vlm=random_vlm, random_atm=random_atm, cache=cache, cache_dir=cache_dir,
+        opts = dict(profile=profile, random_vlm=random_vlm, random_atm=random_atm, random_captioner=random_captioner,
+                    cache=cache, cache_dir=cache_dir,
                     seed=seed, progress=progress, max_workers=max_workers, models=models, plan=plan)
         return [run.errors[i] if i in run.errors else run_batch(pipeline, [given], **opts)[0]
                 for i, given in enumerate(items)]

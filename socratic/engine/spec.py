@@ -4,6 +4,7 @@ A node of type `pipeline` includes another pipeline (compose.py inlines it befor
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 from dataclasses import dataclass, field
@@ -91,11 +92,13 @@ class PipelineSpec:
         self.outputs: dict[str, str] = {}
         self.lines: dict[str, int | None] = {}  # "nodes.x", "models.m", ... -> line in source
         self.files: dict[str, str] = {}  # the same keys -> the file they were written in, where not `source`
+        self.written: dict[str, Any] = {}  # params, input defaults, models as the YAML wrote them (docs/trust.md)
         self.groups: dict[str, Any] = {}  # after compose.expand: included pipeline node -> compose.Group
         self.load_problems: list[SocraticError] = []  # structural problems found while loading
 
     # -- building -------------------------------------------------------------------------------
-    def add_model(self, name: str, family: str, backend: str, **options: Any) -> "PipelineSpec":
+    def add_model(self, name: str, family: str, backend: str, /, **options: Any) -> "PipelineSpec":
+        """`add_model("clip", "vlm", "open_clip", name="ViT-B-32", pretrained="openai")`: the options as in YAML."""
         self.models[name] = {"family": family, "backend": backend, **options}
         return self
 
@@ -194,9 +197,13 @@ class PipelineSpec:
                 problem(f"duplicate name '{key}' in {where}", line)
 
         check_dupes(data, "the pipeline")
+        if data and not any(key in SECTIONS for key in data):  # some other file: never echo what it holds
+            raise SocraticError(f"not a pipeline file: none of its keys is a section ({', '.join(SECTIONS)})",
+                                file=file)
         for key in data:
             if key not in SECTIONS:
-                problem(f"unknown section '{key}' (expected one of {', '.join(SECTIONS)})", line_of(data, key))
+                shown = str(key) if len(str(key)) <= 40 else str(key)[:40] + "…"
+                problem(f"unknown section '{shown}' (expected one of {', '.join(SECTIONS)})", line_of(data, key))
 
         def section(key: str) -> dict[str, Any]:
             val = data.get(key) or {}
@@ -213,6 +220,7 @@ class PipelineSpec:
                         fld=f"models.{name}")
                 continue
             p.models[name] = dict(spec)
+            p.written[f"models.{name}"] = copy.deepcopy(p.models[name])
 
         inputs = section("inputs")
         for name, spec in inputs.items():
@@ -225,6 +233,8 @@ class PipelineSpec:
             has_default = "default" in spec
             p.inputs[name] = InputSpec(str(spec.get("type", "any")), spec.get("default"),
                                        bool(spec.get("required", not has_default)), str(spec.get("description", "")))
+            if has_default:
+                p.written[f"inputs.{name}"] = copy.deepcopy(spec.get("default"))
 
         nodes = section("nodes")
         for name, spec in nodes.items():
@@ -249,6 +259,7 @@ class PipelineSpec:
                 p.lines[f"nodes.{name}.inputs.{port}"] = line_of(wiring, port)
             for key in params:
                 p.lines[f"nodes.{name}.params.{key}"] = line_of(params, key)
+                p.written[f"nodes.{name}.params.{key}"] = copy.deepcopy(params[key])
             maps = [maps] if isinstance(maps, str) else list(maps)
             p.nodes[name] = NodeSpec(name, str(spec["type"]), dict(params), {k: str(v) for k, v in wiring.items()},
                                      maps, bool(spec.get("cache", True)), line)

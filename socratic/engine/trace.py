@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -14,6 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..encoding import json_document
 from .transcript import MEDIA_PREFIXES, compact_transcript
 
 SCHEMA_VERSION = 2  # docs/trace.md; 2 added schema_version, media thumbnails and each record's sources
@@ -81,7 +81,8 @@ class Trace:
                 "nodes": nodes, "media": table.entries}
 
     def to_json(self, indent: int = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+        """The trace as JSON text (a NaN written as null, with a warning in the trace)."""
+        return json_document(self.to_dict(), indent=indent)[0]
 
     def transcript(self) -> list[dict[str, str]]:
         """The language messages in the order they were produced: node, direction, port, text."""

@@ -34,6 +34,14 @@ def _has_text(value: Any) -> bool:
     return False
 
 
+def _printable(value: Any) -> bool:
+    """Language or a number: what the transcript shows (media descriptions and empty values are left out)."""
+    if isinstance(value, (bool, int, float)):
+        return True
+    return _has_text(value) or (isinstance(value, (list, dict)) and any(
+        _printable(v) for v in (value.values() if isinstance(value, dict) else value)))
+
+
 def _show(value: Any) -> list[str]:
     """A value as text lines: a string as is, a flat list joined with ' | ' (folded), objects as k: v."""
     if isinstance(value, str):
@@ -61,11 +69,17 @@ def _show(value: Any) -> list[str]:
 
 
 def _emit(out: list[str], arrow: str, port: str, value: Any, seen: dict[str, list[str]], pad: str = "  ",
-          index: int | None = None) -> None:
+          index: int | None = None, source: str | None = None) -> None:
     key = _key(value)
     lines = _show(value)
     long = len(lines) > 1 or any(len(line) > 60 for line in lines)  # as printed: short values read better as is
-    if key is not None and key in seen and (arrow == "←" or long):  # an output repeating a long value too
+    if source is not None and key is not None:  # an input named by the wire it came by, never by a lookalike
+        if source in seen.get(key, []) or (key in seen and not source.startswith("inputs.")):
+            out.append(f"{pad}{arrow} {port}: = {source}")
+            return
+        if source.startswith("inputs."):  # a pipeline input, shown where first used, then named
+            _remember(seen, value, source, 0)
+    elif key is not None and key in seen and (arrow == "←" or long):  # an output repeating a long value too
         wheres = seen[key]
         aligned = [w for w in wheres if index is not None and w.endswith(f"[{index}]")]
         out.append(f"{pad}{arrow} {port}: = {(aligned or wheres)[0]}")
@@ -114,18 +128,23 @@ def compact_transcript(records: Iterable[Any]) -> str:
     out: list[str] = []
     seen: dict[str, list[str]] = {}
     headed: set[str] = set()
+    outputs_of: dict[str, list[str]] = {}  # node -> its output names, to name a wire `node` by its one output
     for r in records:
         n = r.items
         start = len(out)
-        if any(_has_text(v) for v in r.outputs.values()):
+        wires = {port: _wire(ref, outputs_of) for port, ref in (getattr(r, "sources", None) or {}).items()}
+        outputs_of[r.node] = list(r.outputs)
+        if any(_printable(v) for v in r.outputs.values()):
             model = f" ({', '.join(r.models.values())})" if r.models else ""
             count = f" · {n} items" if n is not None else ""
             out.append(f"── {r.node} [{r.type}]{model}{count}{' (cached)' if r.cached else ''}")
             per_item = {p: v for p, v in r.inputs.items() if n is not None and isinstance(v, list) and len(v) == n}
             for port, v in r.inputs.items():
                 if port not in per_item and _has_text(v):
-                    _emit(out, "←", port, v, seen)
-            outs = {p: v for p, v in r.outputs.items() if _has_text(v)}
+                    _emit(out, "←", port, v, seen, source=wires.get(port))
+            # its language; a node without any (a count) by its numbers
+            outs = ({p: v for p, v in r.outputs.items() if _has_text(v)}
+                    or {p: v for p, v in r.outputs.items() if _printable(v)})
             if n is None:
                 for port, v in outs.items():
                     _emit(out, "→", port, v, seen)
@@ -135,7 +154,8 @@ def compact_transcript(records: Iterable[Any]) -> str:
                     item: list[str] = []
                     for port, v in per_item.items():
                         if _has_text(v[i]):
-                            _emit(item, "←", port, v[i], seen, "      ", i)
+                            wire = wires.get(port)
+                            _emit(item, "←", port, v[i], seen, "      ", i, f"{wire}[{i}]" if wire else None)
                     for port, v in outs.items():
                         if isinstance(v, list) and i < len(v):
                             _emit(item, "→", port, v[i], seen, "      ", i)
@@ -154,3 +174,15 @@ def compact_transcript(records: Iterable[Any]) -> str:
         for port, v in r.outputs.items():
             _remember(seen, v, f"{r.node}.{port}")
     return "\n".join(out)
+
+
+def _wire(ref: str, outputs_of: dict[str, list[str]]) -> str | None:
+    """How an input's source is named: `node.output` (an index kept) or `inputs.name`."""
+    ref = str(ref).strip()
+    if ref.startswith("inputs."):
+        return ref
+    if "." in ref:
+        return ref
+    name, bracket, index = ref.partition("[")
+    outs = outputs_of.get(name) or []
+    return f"{name}.{outs[0]}{bracket}{index}" if len(outs) == 1 else ref

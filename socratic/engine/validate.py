@@ -13,9 +13,10 @@ import networkx as nx
 from ..errors import SocraticError, ValidationError
 from ..models.loader import ModelSpec
 from ..node import NodeType, port_type
-from ..paths import prompt_search_path
+from ..paths import pipeline_path
 from ..registry import get_node_type, node_types
-from ..types import Prompt, compatible, item_type, list_of, parse_type, type_name
+from ..types import FilePath, Prompt, Vocab, compatible, item_type, list_of, parse_type, takes, type_name
+from .access import Access, check_access, prompt_file
 from .compose import SEP, expand
 from .spec import PipelineSpec, parse_ref, split_index
 
@@ -31,6 +32,7 @@ class Plan:
     params: dict[str, dict[str, Any]]
     input_types: dict[str, Any]
     models: dict[str, ModelSpec]
+    access: Access | None = None  # the files it reads, the variables it sends and where (docs/trust.md)
 
     def output_type(self, node: str, output: str) -> Any:
         t = self.types[node].outputs[output]
@@ -38,20 +40,35 @@ class Plan:
 
 
 def load_prompt(value: Any, base: Path | None) -> str:
-    """Inline text, or `{file: path}` looked up beside the YAML, in the working dir, then the repo."""
+    """Inline text, or the text of the `{file: path}` that `prompt_file` finds."""
     if isinstance(value, str):
         return value
     if isinstance(value, dict) and set(value) == {"file"}:
-        rel = Path(str(value["file"]))
-        candidates = [rel] if rel.is_absolute() else [d / rel for d in prompt_search_path(base)]
-        for c in candidates:
-            if c.is_file():
-                return c.read_text(encoding="utf-8")
-        raise SocraticError(f"prompt file not found: {rel}")
+        found = prompt_file(value, base)
+        if found is None:
+            raise SocraticError(f"prompt file not found: {value['file']}")
+        return found.read_text(encoding="utf-8")
     raise SocraticError("a prompt is inline text or {file: path}")
 
 
 _SIMPLE = (int, float, bool, str)
+
+
+def named_file(value: Any, ann: Any, base: Path | None) -> str:
+    """A FilePath / Vocab param's value with a relative path resolved against the YAML file's folder `base`
+    (a built-in vocabulary name as is); a one-line error when there is no such file."""
+    from ..vocab import BUILTIN
+
+    if not isinstance(value, str) or not value or (takes(ann, Vocab) and value in BUILTIN):
+        return value
+    found = pipeline_path(value, base)
+    if found is not None:
+        return str(found.resolve())
+    where = f"relative to {base}" if base is not None and not Path(value).expanduser().is_absolute() else ""
+    if takes(ann, Vocab):
+        raise SocraticError(f"unknown vocabulary '{value}': no such file{' ' + where if where else ''}, nor a "
+                            f"built-in name ({', '.join(sorted(BUILTIN))})")
+    raise SocraticError(f"file not found: {value}{' (' + where + ')' if where else ''}")
 
 
 def _param_ok(value: Any, ann: Any) -> bool:
@@ -66,7 +83,8 @@ def _param_ok(value: Any, ann: Any) -> bool:
     return True
 
 
-def validate(p: PipelineSpec, *, raise_on_error: bool = True) -> Plan:
+def validate(p: PipelineSpec, *, raise_on_error: bool = True, files: bool = True) -> Plan:
+    """`files=False`: the data files named in params (FilePath, Vocab) need not exist yet (graph, models)."""
     problems: list[SocraticError] = list(p.load_problems)
     p, included = expand(p)
     problems += included
@@ -139,6 +157,14 @@ def validate(p: PipelineSpec, *, raise_on_error: bool = True) -> Plan:
                     value = load_prompt(value, prompt_base(name))
                 except SocraticError as exc:
                     problem(exc.message, where, node=name, fld=key)
+            elif takes(param.type, FilePath) or takes(param.type, Vocab):
+                if takes(param.type, FilePath) and not isinstance(value, str):
+                    problem(f"expected a file path, got {type(value).__name__} {value!r}", where, node=name, fld=key)
+                try:
+                    value = named_file(value, param.type, prompt_base(name))
+                except SocraticError as exc:
+                    if files:
+                        problem(exc.message, where, node=name, fld=key)
             elif not _param_ok(value, param.type):
                 problem(f"expected {type_name(param.type)}, got {type(value).__name__} {value!r}", where,
                         node=name, fld=key)
@@ -236,8 +262,9 @@ def validate(p: PipelineSpec, *, raise_on_error: bool = True) -> Plan:
     except nx.NetworkXNoCycle:
         order = [n for n in nx.topological_sort(g) if n in p.nodes]
 
+    access = check_access(p, types, params, input_types, problem)
     if problems and raise_on_error:
         raise ValidationError(problems)
-    plan = Plan(p, order, types, params, input_types, models)
+    plan = Plan(p, order, types, params, input_types, models, access)
     plan.problems = problems  # type: ignore[attr-defined]
     return plan

@@ -57,3 +57,12 @@ eval_app.command("retrieval-items")(retrieval_items_cmd)
 from .captions_cli import captions_cmd  # noqa: E402
 
 eval_app.command("captions")(captions_cmd)
+
+from .mc_cli import egoschema_eval_cmd, nextqa_eval_cmd  # noqa: E402
+
+eval_app.command("egoschema")(egoschema_eval_cmd)
+eval_app.command("nextqa")(nextqa_eval_cmd)
+
+from .faithfulness_cli import faithfulness_cmd  # noqa: E402
+
+eval_app.command("faithfulness")(faithfulness_cmd)

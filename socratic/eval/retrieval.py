@@ -102,6 +102,8 @@ def read_predictions(path: str | Path) -> tuple[list[Prediction], list[str]]:
 
 def evaluate(predictions: str | Path, annotations: str | Path | None = None, *, split: str = "test",
              absent_rank: int = 100, allow_missing: bool = False) -> RetrievalReport:
+    if isinstance(absent_rank, bool) or not isinstance(absent_rank, int) or absent_rank < 1:
+        raise SocraticError(f"absent_rank must be an integer ≥ 1, got {absent_rank!r}", field="--absent-rank")
     preds, failed = read_predictions(predictions)
     warnings: list[str] = []
     if failed:
@@ -169,7 +171,8 @@ def retrieval_cmd(
     annotations: Path | None = typer.Option(None, "--annotations",
                                             help="test_videodatainfo.json or the 1k-A CSV: checks coverage"),
     split: str = typer.Option("test", help="split of a videodatainfo file"),
-    absent_rank: int = typer.Option(100, "--absent-rank", help="rank of a video absent from its top-k list"),
+    absent_rank: int = typer.Option(100, "--absent-rank", min=1, help="rank of a video absent from its top-k list "
+                                    "(≥ 1)"),
     allow_missing: bool = typer.Option(False, "--allow-missing", help="count gallery videos without a prediction"),
     as_json: bool = typer.Option(False, "--json", help="print the figures as JSON"),
 ) -> None:

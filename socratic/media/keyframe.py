@@ -21,6 +21,24 @@ def clock(t: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
+def span_owner(starts: list[float], ends: list[float] | None, start: float, end: float) -> int:
+    """Which of the entries [starts[i], ends[i]) a span [start, end) belongs to: the one it overlaps most (ties:
+    the earlier). Without `ends`, entry i runs to starts[i+1]; the first also takes what comes before it, the
+    last what comes after. A span overlapping none (or of no length) goes to the entry holding its start."""
+    n = len(starts)
+    bounds = [(float("-inf") if i == 0 else float(starts[i]),
+               float("inf") if i == n - 1 else float(ends[i] if ends is not None else starts[i + 1]))
+              for i in range(n)]
+    best, most = None, 0.0
+    for i, (lo, hi) in enumerate(bounds):
+        overlap = min(hi, end) - max(lo, start)
+        if overlap > most:
+            best, most = i, overlap
+    if best is not None:
+        return best
+    return max([i for i, (lo, _) in enumerate(bounds) if lo <= start] or [0])
+
+
 class KeyFrame:
     """Sampled frames `first` … `last` (seconds) that look alike, standing for the interval [t, end)."""
 

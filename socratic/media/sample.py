@@ -1,4 +1,5 @@
-"""Small sample media built locally: espeak-ng speech and videos assembled from stills with ffmpeg.
+"""Small sample media built locally: espeak-ng speech, stills with a sign drawn on them, and videos assembled
+from stills with ffmpeg.
 
 Nothing is downloaded. Used by the README's sample video, the examples and the tests.
 """
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from ..errors import SocraticError
 
@@ -188,3 +189,33 @@ def build_long_video(out_path: str | Path, scenes: Sequence[tuple[Any, float]],
                  "-c:v", "libx264", "-preset", "veryfast", "-g", str(int(fps * 10)), str(out_path)]
         run_tool(args, str(out_path))
     return out_path
+
+
+SIGN_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+
+
+def with_sign(image: Any, lines: Sequence[str], *, at: tuple[float, float] = (0.08, 0.08), height: float = 0.08,
+              fill: tuple[int, int, int] = (255, 255, 255), board: tuple[int, int, int] = (20, 60, 160)
+              ) -> Image.Image:
+    """A copy of `image` with a sign on it: `lines` of text (one under the other) on a plain board, its top-left
+    corner at `at` (fractions of width and height), each line `height` × the image height tall. DejaVu Sans
+    Bold when installed (setup.sh), else Pillow's own font."""
+    im = _as_image(image).copy()
+    size = max(8, int(height * im.height))
+    try:
+        font = ImageFont.truetype(SIGN_FONT, size)
+    except OSError:
+        font = ImageFont.load_default(size)
+    draw = ImageDraw.Draw(im)
+    x, y = int(at[0] * im.width), int(at[1] * im.height)
+    boxes, top = [], y
+    for line in lines:
+        box = draw.textbbox((x, top), line, font=font)
+        boxes.append((line, top, box))
+        top = box[3] + size // 3
+    pad = max(4, size // 4)
+    draw.rectangle((min(b[0] for _, _, b in boxes) - pad, min(b[1] for _, _, b in boxes) - pad,
+                    max(b[2] for _, _, b in boxes) + pad, max(b[3] for _, _, b in boxes) + pad), fill=board)
+    for line, t, _ in boxes:
+        draw.text((x, t), line, font=font, fill=fill)
+    return im

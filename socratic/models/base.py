@@ -10,6 +10,7 @@ from typing import Any, Sequence
 
 import torch
 
+from ..encoding import safe_text, utf8
 from ..errors import SocraticError
 
 
@@ -106,8 +107,8 @@ def prepare_decoding(lm: Any, prompts: Sequence[str], *, n: int, temperature: fl
     if n < 1 or temperature < 0 or not 0 < top_p <= 1 or max_new_tokens < 0:
         raise SocraticError(f"bad decoding settings: n={n}, temperature={temperature}, top_p={top_p}, "
                             f"max_new_tokens={max_new_tokens}")
-    stops = [s for s in ([stop] if isinstance(stop, str) else stop) if s]
-    prompts = list(prompts)
+    stops = [safe_text(s) for s in ([stop] if isinstance(stop, str) else stop) if s]
+    prompts = [safe_text(p) for p in prompts]  # a lone surrogate as its escape: tokenizers take only UTF-8
     encoded = [lm.encode_prompt(p, chat) for p in prompts]
     return prompts, encoded, stops, temperature == 0, random.randrange(1 << 62) if seed is None else seed
 
@@ -124,7 +125,7 @@ def estimate_tokens(text: str, *, chat: bool = False) -> int:
         elif piece[0].isspace():
             n += piece != " "
         else:
-            n += len(piece.encode("utf-8"))
+            n += len(utf8(piece))
     return n + (CHAT_OVERHEAD_TOKENS if chat else 0)
 
 
@@ -203,5 +204,40 @@ class TextEmbedder(Model):
         return self.encode(texts)
 
 
+class Captioner(Model):
+    """An image-to-text model: BLIP / BLIP-2, Florence-2, SmolVLM, LLaVA, Qwen-VL, ...
+    (models/captioner_transformers.py) or a vision chat API (models/captioner_openai.py).
+
+    `caption(items, prompt=None, max_new_tokens=48) -> list[str]`: one caption per item, in order, decoded greedily.
+    An item is an image (PIL image, `KeyFrame`, numpy array or file path) or a short clip: a list of images in time
+    order, which chat models see together in one message (models taking one image see the clip's middle frame).
+    `prompt` None is the model's own default (`default_prompt`: an instruction for chat models, a task token for
+    Florence-2, none for BLIP, which captions unconditionally and reads a prompt as the caption's first words).
+    A caption may be empty; nodes decide what stands in for it (nodes/caption.py)."""
+
+    default_prompt: str | None = None
+
+    @abstractmethod
+    def caption(self, items: Sequence[Any], prompt: str | None = None, *, max_new_tokens: int = 48) -> list[str]: ...
+
+
+@dataclass
+class TextBox:
+    """One line of text found in an image: its words, the recogniser's confidence (0-1) and its corner points
+    (x, y pixels of the image read, clockwise from top left)."""
+
+    text: str
+    score: float
+    box: list[list[float]]
+
+
+class OCR(Model):
+    """Scene-text reading (models/ocr.py): per image, the text lines found, in reading order (top to bottom, then
+    left to right), each with a confidence; lines below `min_score` are left out."""
+
+    @abstractmethod
+    def read(self, images: Sequence[Any], *, min_score: float = 0.5) -> list[list[TextBox]]: ...
+
+
 MODEL_FAMILIES: dict[str, type[Model]] = {"vlm": VLM, "lm": LM, "alm": ALM, "atm": AudioText,
-                                          "text_embed": TextEmbedder}
+                                          "text_embed": TextEmbedder, "captioner": Captioner, "ocr": OCR}

@@ -23,11 +23,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 from urllib.parse import urlparse
 
+from ..encoding import safe_text
 from ..errors import SocraticError
 from .base import LM, Completion, instruct_name
 from .loader import ModelSpec, backend
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+MAX_DETAIL = 300  # characters of a server's message kept in an error
 _LOOPBACK_KEY = "sk-no-key-required"  # llama.cpp / vLLM on loopback accept any key
 _OPTIONS = {"base_url", "model", "id", "api_key_env", "mode", "timeout", "max_retries", "concurrency",
             "retry_base_delay", "retry_max_delay", "score_max_tokens", "chat", "instruct", "context_length"}
@@ -116,12 +118,15 @@ class OpenAILM(LM):
                                              max_retries=0)
             return self._client
 
-    def _fail(self, what: str) -> SocraticError:
-        msg = f"LM {self.model!r} at {self.base_url}: {what}"
+    def _fail(self, what: str, tail: str = "") -> SocraticError:
+        """An error naming the model and server. The key is hidden before the message is cut short: a key at
+        the cut must not leave its first characters."""
         key = os.environ.get(self.api_key_env)
         if key and len(key) >= 8:
-            msg = msg.replace(key, "***")
-        return SocraticError(msg)
+            what = what.replace(key, "***")
+        if len(what) > MAX_DETAIL:
+            what = what[:MAX_DETAIL] + "…"
+        return SocraticError(f"LM {self.model!r} at {self.base_url}: {what}{tail}")
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         delay = min(self.retry_max_delay, self.retry_base_delay * 2 ** attempt)
@@ -151,14 +156,14 @@ class OpenAILM(LM):
             except openai.APIError as e:  # e.g. a response that is not what the API promises
                 raise self._fail(_brief(e)) from None
             if attempt == self.max_retries:
-                raise self._fail(f"{why} (after {attempt + 1} attempt(s))") from None
+                raise self._fail(why, f" (after {attempt + 1} attempt(s))") from None
             time.sleep(self._backoff(attempt, retry_after))
         raise AssertionError("unreachable")
 
     def _choices(self, resp: Any) -> list[Any]:
         choices = getattr(resp, "choices", None)
         if not isinstance(choices, list):
-            raise self._fail(f"unexpected response (not an OpenAI completion): {str(resp)[:120]!r}")
+            raise self._fail(f"unexpected response (not an OpenAI completion): {str(resp)[:100_000]!r}")
         return sorted(choices, key=lambda c: c.index or 0)
 
     def _map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
@@ -190,10 +195,10 @@ class OpenAILM(LM):
         return self._map(run, list(prompts))
 
     def _complete_one(self, prompt, max_new_tokens, temperature, top_p, n, stop, seed, logprobs):
-        kw: dict[str, Any] = dict(model=self.model, prompt=prompt, max_tokens=max_new_tokens, temperature=temperature,
-                                  top_p=top_p, n=n)
+        kw: dict[str, Any] = dict(model=self.model, prompt=safe_text(prompt), max_tokens=max_new_tokens,
+                                  temperature=temperature, top_p=top_p, n=n)
         if stop:
-            kw["stop"] = stop
+            kw["stop"] = [safe_text(s) for s in stop]
         if seed is not None:
             kw["seed"] = seed
         if logprobs:
@@ -204,21 +209,21 @@ class OpenAILM(LM):
             text = _cut_at_stop(ch.text or "", stop)
             lp = ch.logprobs
             if not logprobs:
-                out.append(Completion(text))
+                out.append(_reply(text))
                 continue
             if lp is None or lp.tokens is None or lp.token_logprobs is None:
                 raise self._fail("logprobs were asked for but the server returned none")
             tokens, values = list(lp.tokens), list(lp.token_logprobs)
             offsets = list(lp.text_offset) if lp.text_offset else None
             k = _tokens_before(tokens, offsets, len(text) if stop else None)
-            out.append(Completion(text, [float(v) for v in values[:k]], tokens[:k]))
+            out.append(_reply(text, [float(v) for v in values[:k]], tokens[:k]))
         return out
 
     def _chat_one(self, prompt, max_new_tokens, temperature, top_p, n, stop, seed, logprobs):
-        kw: dict[str, Any] = dict(model=self.model, messages=[{"role": "user", "content": prompt}],
+        kw: dict[str, Any] = dict(model=self.model, messages=[{"role": "user", "content": safe_text(prompt)}],
                                   max_tokens=max_new_tokens, temperature=temperature, top_p=top_p, n=n)
         if stop:
-            kw["stop"] = stop
+            kw["stop"] = [safe_text(s) for s in stop]
         if seed is not None:
             kw["seed"] = seed
         if logprobs:
@@ -228,7 +233,7 @@ class OpenAILM(LM):
         for ch in self._choices(resp):
             text = _cut_at_stop(ch.message.content or "", stop)
             if not logprobs:
-                out.append(Completion(text))
+                out.append(_reply(text))
                 continue
             content = ch.logprobs.content if ch.logprobs is not None else None
             if content is None:
@@ -236,7 +241,7 @@ class OpenAILM(LM):
             tokens = [c.token for c in content]
             offsets = list(_running_offsets(tokens))
             k = _tokens_before(tokens, offsets, len(text))
-            out.append(Completion(text, [float(c.logprob) for c in content[:k]], tokens[:k]))
+            out.append(_reply(text, [float(c.logprob) for c in content[:k]], tokens[:k]))
         return out
 
     def score(self, prompts: Sequence[str], continuations: Sequence[str], *, chat: bool | None = None
@@ -248,6 +253,7 @@ class OpenAILM(LM):
         return self._map(lambda pc: self._score_one(*pc), list(zip(prompts, continuations)))
 
     def _score_one(self, prompt: str, continuation: str) -> list[float]:
+        prompt, continuation = safe_text(prompt), safe_text(continuation)
         full = prompt + continuation
         kw = dict(model=self.model, prompt=full, echo=True, logprobs=0, temperature=0.0)
         unsupported = ("the server does not support echo=True with logprobs on /completions, which score() "
@@ -280,6 +286,12 @@ class OpenAILM(LM):
         return out
 
 
+def _reply(text: str, logprobs: list[float] | None = None, tokens: Sequence[str] = ()) -> Completion:
+    """A completion as the rest of the run sees it: a lone surrogate a server sent (valid JSON, not UTF-8)
+    becomes its escape, so that keys, files and later requests can hold it."""
+    return Completion(safe_text(text), logprobs or [], [safe_text(t) for t in tokens])
+
+
 def _cut_at_stop(text: str, stop: Sequence[str]) -> str:
     """Text before the first stop string (servers normally cut already; this covers those that do not)."""
     hits = [i for i in (text.find(s) for s in stop if s) if i >= 0]
@@ -309,8 +321,9 @@ def _tokens_before(tokens: Sequence[str], offsets: Sequence[int] | None, limit: 
 
 
 def _brief(e: Exception) -> str:
+    """An API error's message on one line (`_fail` hides the key, then cuts it short)."""
     msg = getattr(e, "message", None) or str(e) or type(e).__name__
-    return " ".join(str(msg).split())[:300]
+    return " ".join(str(msg).split())
 
 
 def _retry_after(e: Any) -> float | None:

@@ -20,6 +20,7 @@ from typing import Sequence
 
 import torch
 
+from ..encoding import utf8
 from ..errors import SocraticError
 from ..paths import cache_dir
 from .base import LM, Completion, instruct_name, prepare_decoding
@@ -89,7 +90,7 @@ def _gguf_chat_template(gguf: Path) -> str | None:
 
 def row_seed(seed: int, sample: int, prompt: str) -> int:
     """Seed of one sampled row: independent of batching and of the other prompts in the call."""
-    h = hashlib.sha256(f"{seed}\0{sample}\0{prompt}".encode()).digest()
+    h = hashlib.sha256(utf8(f"{seed}\0{sample}\0{prompt}", exact=True)).digest()
     return int.from_bytes(h[:8], "little") & ((1 << 63) - 1)
 
 
@@ -286,8 +287,27 @@ class TransformersLM(LM):
         pairs = [(self.encode_prompt(p, chat), self.tokenizer(c, add_special_tokens=False)["input_ids"])
                  for p, c in zip(prompts, continuations)]
         result: list[list[float]] = [[] for _ in pairs]
-        order = sorted((k for k in range(len(pairs)) if pairs[k][1]), key=lambda k: -sum(map(len, pairs[k])))
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for k, (p, c) in enumerate(pairs):
+            if c:
+                groups.setdefault(tuple(p), []).append(k)
+        shared = [g for g in groups.values() if len(g) > 1]  # one prompt, several continuations (options)
+        alone = {k for g in shared for k in g}
+        order = sorted((k for k in range(len(pairs)) if pairs[k][1] and k not in alone),
+                       key=lambda k: -sum(map(len, pairs[k])))
+        single = [g for g in shared if all(len(pairs[k][1]) == 1 for k in g)]  # e.g. ratings "1" / "2" / "3"
         with self._lock, torch.inference_mode():
+            for b in range(0, len(single), self.batch_size):  # one token each: the prompts' last logits suffice
+                chunk = single[b:b + self.batch_size]
+                ids, mask, pos = self._batch([pairs[g[0]][0] for g in chunk])
+                logp = self._forward(ids, mask, pos, keep=1)[:, -1].log_softmax(-1)
+                for r, g in enumerate(chunk):
+                    for k in g:
+                        result[k] = [float(logp[r, pairs[k][1][0]])]
+            for g in shared:
+                if g not in single:
+                    for k, lps in zip(g, self._score_shared(pairs[g[0]][0], [pairs[k][1] for k in g])):
+                        result[k] = lps
             for b in range(0, len(order), self.batch_size):
                 chunk = order[b:b + self.batch_size]
                 seqs = [pairs[k][0] + pairs[k][1] for k in chunk]
@@ -302,6 +322,39 @@ class TransformersLM(LM):
                     target = torch.tensor(cont, device=cols.device)[:, None]
                     result[k] = cols.gather(1, target)[:, 0].tolist()
         return result
+
+    def _score_shared(self, prompt: list[int], conts: list[list[int]]) -> list[list[float]]:
+        """Continuations of one prompt: the prompt is run once and its cache repeated for each continuation."""
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=self.model.config)
+        n, width = len(prompt), max(map(len, conts))
+        first = self._forward(torch.tensor([prompt], device=self.device), torch.ones((1, n), dtype=torch.long,
+                              device=self.device), torch.arange(n, device=self.device)[None], cache, keep=1)
+        first = first[0, -1].log_softmax(-1)
+        out: list[list[float]] = []
+        for b in range(0, len(conts), self.batch_size):
+            part = conts[b:b + self.batch_size]
+            rows = cache if b + self.batch_size >= len(conts) else _copy_cache(cache)
+            rows.batch_repeat_interleave(len(part))
+            ids = torch.full((len(part), width), self.tokenizer.pad_token_id, dtype=torch.long)
+            mask = torch.zeros((len(part), n + width), dtype=torch.long)
+            mask[:, :n] = 1
+            for r, c in enumerate(part):  # right-padded: a pad comes after every real token it could disturb
+                ids[r, :len(c)] = torch.tensor(c, dtype=torch.long)
+                mask[r, n:n + len(c)] = 1
+            pos = (n + torch.arange(width))[None].expand(len(part), width)
+            logp = self._forward(ids.to(self.device), mask.to(self.device), pos.to(self.device), rows
+                                 ).log_softmax(-1)
+            for r, c in enumerate(part):
+                out.append([float(first[c[0]])] + [float(logp[r, t - 1, c[t]]) for t in range(1, len(c))])
+        return out
+
+
+def _copy_cache(cache):
+    import copy
+
+    return copy.deepcopy(cache)
 
 
 def _sample(logits: torch.Tensor, temperature: float, top_p: float, gens) -> torch.Tensor:

@@ -83,6 +83,11 @@ def load_model(spec: ModelSpec) -> Model:
         return _POOL[spec.key]
 
 
+def is_loaded(spec: ModelSpec) -> bool:
+    """Whether `load_model(spec)` would return at once (the model is already in this process)."""
+    return spec.key in _POOL
+
+
 def clear_pool() -> None:
     with _LOCK:
         _POOL.clear()

@@ -15,6 +15,8 @@ def describe(spec: ModelSpec) -> str:
         return f"remote API {o.get('base_url', 'https://api.openai.com/v1')} model {o.get('model')!r} (no local weights)"
     if o.get("random_init"):
         return "RANDOM weights (a stand-in: outputs are meaningless)"
+    if spec.family == "ocr":
+        return _ocr_status(spec.backend)
     if spec.backend == "open_clip" and o.get("pretrained") and not o.get("path"):
         return _open_clip_status(str(o.get("name")), str(o["pretrained"]))
     if spec.backend in ("whisper", "faster_whisper") and o.get("name") and not any(
@@ -24,9 +26,19 @@ def describe(spec: ModelSpec) -> str:
         w = resolve_weights(spec)
     except SocraticError as exc:
         hint = {"atm": "; or run with --random-atm for a random stand-in",
+                "captioner": "; or run with --random-captioner for a random stand-in",
                 "text_embed": "; or --profile offline for the packaged all-MiniLM-L6-v2"}.get(spec.family, "")
         return f"NOT AVAILABLE — {exc.message}{hint}"
     return f"ok ({w.source}: {w.path or w.hub_id})"
+
+
+def _ocr_status(backend: str) -> str:
+    import importlib.util
+
+    module = {"rapidocr": "rapidocr_onnxruntime", "tesseract": "pytesseract"}.get(backend, backend)
+    if importlib.util.find_spec(module) is None:
+        return f"NOT AVAILABLE — the Python package for the {backend} OCR backend is not installed"
+    return f"ok ({backend}: its weights come with the installed package)"
 
 
 def _open_clip_status(name: str, tag: str) -> str:
@@ -55,7 +67,7 @@ def offline_report(pipeline=None, *, profile: str | None = None) -> str:
     if pipeline is not None:
         from ..engine.runner import resolve_models
 
-        specs = resolve_models(pipeline.validate(), profile=profile)
+        specs = resolve_models(pipeline.validate(files=False), profile=profile)  # its data files: not models
         lines.append(f"models of {pipeline.source or pipeline.name}" + (f" (profile {profile}):" if profile else ":"))
         for name, spec in specs.items():
             lines.append(f"  {name} [{spec.family}/{spec.backend}]: {describe(spec)}")

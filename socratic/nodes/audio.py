@@ -18,7 +18,7 @@ from ..media.audio_stream import iter_audio, speech_stretches
 from ..errors import SocraticError
 from ..models.base import ALM, AudioText
 from ..node import node
-from ..types import Audio, Video
+from ..types import Audio, Video, Vocab
 
 SAMPLE_RATE = 16000  # what Whisper expects
 
@@ -69,7 +69,7 @@ def _detect_language(stretches, alm: ALM, seconds: float = 30.0) -> tuple[list, 
 
 
 @node("sound_events", outputs={"events": list[Any]})
-def sound_events(audio: Audio | Video, *, atm: AudioText, vocab: str | list[str] = "audioset", template: str = "{}",
+def sound_events(audio: Audio | Video, *, atm: AudioText, vocab: Vocab | list[str] = "audioset", template: str = "{}",
                  window_s: float = 2.0, top_k: int = 3, min_score: float | None = None, ctx: Context) -> list[dict]:
     """Sound events per window: `{start, end, labels, scores}`, labels of `vocab` ranked by the audio-text model.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Callable, Sequence
 
 from ..errors import SocraticError
@@ -51,3 +52,37 @@ def pack(lines: Sequence[str], sizes: Sequence[int], limit: int, sep_tokens: int
             windows.append([i])
             used = cost
     return windows
+
+
+# Log tokens per summary window that a model of each size (parameters, up to) summarises without dropping what was
+# said; the 135M figure is measured (benchmarks/faithfulness.py), the larger ones are cautious guesses.
+FAITHFUL_WINDOW = ((0.5e9, 120), (3e9, 480), (15e9, 1200))
+_SIZE = re.compile(r"(?<![a-z0-9.])(\d+(?:\.\d+)?)\s*([mb])(?![a-z])", re.IGNORECASE)
+
+
+def parameters_in(model_id: str) -> float | None:
+    """The parameter count a model id states ("SmolLM2-135M" → 1.35e8, "Qwen2.5-7B-Instruct" → 7e9), or None."""
+    m = _SIZE.search(str(model_id).replace("_", "-"))
+    return float(m.group(1)) * (1e6 if m.group(2).lower() == "m" else 1e9) if m else None
+
+
+def model_parameters(lm: LM) -> float | None:
+    """The LM's parameter count: its `parameters` attribute, else what its id states; None when neither tells."""
+    told = getattr(lm, "parameters", None)
+    if isinstance(told, (int, float)) and not isinstance(told, bool) and told > 0:
+        return float(told)
+    return parameters_in(lm.model_id)
+
+
+def faithful_window(lm: LM, tokens: int | None = None) -> int | None:
+    """Most log tokens one summary window holds: `tokens` when given, else FAITHFUL_WINDOW's figure for the LM's
+    size; None (the context is the only limit) for a model larger than the table or of unknown size."""
+    if tokens is not None:
+        if tokens < 16:
+            raise SocraticError(f"window_tokens must be at least 16, got {tokens}", field="window_tokens")
+        return int(tokens)
+    return window_for_size(model_parameters(lm))
+
+
+def window_for_size(parameters: float | None) -> int | None:
+    return next((t for most, t in FAITHFUL_WINDOW if parameters is not None and parameters <= most), None)

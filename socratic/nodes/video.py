@@ -69,7 +69,8 @@ def video_keyframes(video: Video, scene_threshold: float | None = 0.95, *, vlm: 
     threshold is an input, so a pipeline can expose it (`--input scene_threshold=0.9`).
 
     Outputs per key frame: `frames` (a `KeyFrame`: JPEG preview, CLIP embedding, time range), `timestamps` (its
-    first frame, s) and `ends` (its last sampled frame, s). `coverage` says what was read: {duration, logged_to,
+    first frame, s) and `ends` (where it ends, s: the next key frame's start; the last runs to the end of the video,
+    or of what was read). `coverage` says what was read: {duration, logged_to,
     complete, note}. `max_frames` (off by default) stops after that many sampled frames; the log then says so.
     """
     _check_cap(max_frames)
@@ -108,5 +109,5 @@ def video_keyframes(video: Video, scene_threshold: float | None = 0.95, *, vlm: 
         ctx.warn(f"video_keyframes: {note}")
     coverage = {"duration": round(duration, 3), "logged_to": round(keys[-1].end, 3), "complete": not stopped,
                 "sampled": sampled, "keyframes": len(keys), "note": note}
-    return {"frames": keys, "timestamps": [k.t for k in keys], "ends": [k.last for k in keys],
+    return {"frames": keys, "timestamps": [k.t for k in keys], "ends": [k.end for k in keys],
             "coverage": coverage}

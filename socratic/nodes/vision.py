@@ -10,7 +10,7 @@ from ..errors import SocraticError
 from ..media.keyframe import KeyFrame
 from ..models.base import VLM
 from ..node import node
-from ..types import Image
+from ..types import Image, Vocab
 from ..vocab import load_vocab
 
 # methods.md §1a steps 1-2.
@@ -66,7 +66,7 @@ def classify(vlm: VLM, images: Sequence[Any], labels: Sequence[str], template: s
 
 
 @node("clip_classify", outputs={"labels": list[str], "scores": list[float]}, batched=True)
-def clip_classify(image: Image | KeyFrame, *, vlm: VLM, vocab: str | list[str], template: str = "{}", top_k: int = 1,
+def clip_classify(image: Image | KeyFrame, *, vlm: VLM, vocab: Vocab | list[str], template: str = "{}", top_k: int = 1,
                   score: str = "softmax", names: str = "full") -> dict[str, list]:
     """Zero-shot CLIP labels: the top_k of `vocab` (built-in name, file or list) filled into `template`.
     score: softmax (probability over the vocabulary, logit-scaled) or cosine. CLIP always scores the full

@@ -42,6 +42,8 @@ class PICa:
             raise SocraticError(f"pipeline has no {PROMPT_NODE} node: not a PICa pipeline", file=pipeline.source)
         pipeline.validate()
         self._variants: dict[tuple[bool, bool, bool], Pipeline] = {}
+        self.counts: dict[str, int] = {}  # the latest answer_many's {done, skipped, failed, retried}
+        self.warnings: list[str] = []  # the latest call's warnings (a random stand-in's, an empty LM answer, ...)
 
     @classmethod
     def from_yaml(cls, path: str | Path, *, memory: str | Path | None = None,
@@ -57,13 +59,9 @@ class PICa:
             if node not in p.nodes:
                 raise SocraticError(f"params for unknown node '{node}'", file=str(path))
             p.nodes[node].params.update(kv)
-        base = Path(path).resolve().parent
-        for ns in p.nodes.values():
-            if ns.type == SELECT_NODE:
-                if memory is not None:
-                    ns.params["memory"] = str(Path(memory).expanduser().resolve())
-                elif "memory" in ns.params:
-                    ns.params["memory"] = _resolve_beside(ns.params["memory"], base)
+        for ns in p.nodes.values():  # a memory named in the YAML is relative to it (validation resolves it)
+            if ns.type == SELECT_NODE and memory is not None:
+                ns.params["memory"] = str(Path(memory).expanduser().resolve())
         return cls(p, **options)
 
     # ---------------------------------------------------------------- single questions
@@ -78,7 +76,9 @@ class PICa:
         if tags is not None:
             inputs["tags"] = list(tags)
         inputs = {k: v for k, v in inputs.items() if k in p.inputs}
-        return dict(p.run(inputs, **self.run_options).outputs)
+        result = p.run(inputs, **self.run_options)
+        self.warnings = list(result.warnings)
+        return dict(result.outputs)
 
     def answer(self, image: Any, question: str, *, caption: str | None = None,
                tags: list[str] | None = None) -> str:
@@ -88,13 +88,16 @@ class PICa:
 
     def answer_many(self, data: str | Path | Iterable[dict[str, Any]], out: str | Path | None = None, *,
                     batch_size: int = 8, progress: bool = False, skip_failed: bool = False,
-                    resume_anyway: bool = False, restart: bool = False) -> list[dict[str, Any]]:
+                    resume_anyway: bool = False, restart: bool = False, trace: bool = False
+                    ) -> list[dict[str, Any]]:
         """Answer every row ({question_id, question, image, caption?, tags?}) of a JSONL / JSON / CSV file or an
-        iterable. Returns this call's records: {question_id, answer, ...outputs} or {question_id, error}.
-        With `out` (an owned output, as in dataset mode), answered questions are skipped and failed ones retried."""
-        ex = LocalExecutor(_PICaJob(self), batch_size=batch_size, progress=progress, skip_failed=skip_failed,
-                           resume_anyway=resume_anyway, restart=restart)
-        ex.run(data, out)
+        iterable. Returns this call's records: {question_id, answer, ...outputs} or {question_id, error}
+        (`trace`: each with its run's full trace). With `out` (an owned output, as in dataset mode), answered
+        questions are skipped and failed ones retried. `self.counts`: {done, skipped, failed, retried}."""
+        ex = LocalExecutor(_PICaJob(self, trace=trace), batch_size=batch_size, progress=progress,
+                           skip_failed=skip_failed, resume_anyway=resume_anyway, restart=restart)
+        self.counts = ex.run(data, out)
+        self.warnings = list(dict.fromkeys(w for r in ex.records for w in r.get("warnings", [])))
         return ex.records
 
     # ---------------------------------------------------------------- pipeline variants
@@ -158,14 +161,6 @@ def _ancestors(g, node: str) -> set[str]:
     return nx.ancestors(g, node)
 
 
-def _resolve_beside(value: Any, base: Path) -> Any:
-    """A relative memory path: the working dir first, then beside the YAML."""
-    if not isinstance(value, str) or Path(value).is_absolute() or Path(value).exists():
-        return value
-    beside = base / value
-    return str(beside) if beside.exists() else value
-
-
 # -------------------------------------------------------------------- rows and records
 
 def _row_problem(row: dict[str, Any]) -> str | None:
@@ -189,8 +184,8 @@ class _PICaJob:
 
     id_key = "question_id"
 
-    def __init__(self, pica: PICa):
-        self.pica = pica
+    def __init__(self, pica: PICa, *, trace: bool = False):
+        self.pica, self.trace = pica, trace
 
     def describe(self) -> dict[str, Any]:
         return {"pipeline": self.pica.pipeline.name or self.pica.pipeline.source or "<pica>", "method": "pica"}
@@ -258,6 +253,8 @@ class _PICaJob:
             rec.update({name: _jsonable(v) for name, v in res.outputs.items()})
             if res.warnings:
                 rec["warnings"] = list(res.warnings)
+            if self.trace:
+                rec["trace"] = res.trace.to_dict()
             recs.append(rec)
         return recs
 

@@ -144,6 +144,20 @@ def _model_key(vlm: Any) -> str:
     return f"{getattr(vlm, 'model_id', '')}|{getattr(vlm, 'fingerprint', '')}"
 
 
+def memory_size(path: str | Path) -> int | None:
+    """Examples in a built memory folder (its meta.json) or a training JSONL (its lines), without loading it;
+    None when that cannot be told."""
+    p = Path(path)
+    try:
+        if p.is_dir():
+            n = json.loads((p / "meta.json").read_text(encoding="utf-8")).get("n")
+            return n if isinstance(n, int) else None
+        with open(p, "rb") as f:
+            return sum(1 for line in f if line.strip())
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 # ---------------------------------------------------------------- the memory
 
 class ExampleMemory:

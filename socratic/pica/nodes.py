@@ -17,7 +17,7 @@ from ..context import Context
 from ..errors import SocraticError
 from ..models.base import LM, VLM
 from ..node import node
-from ..types import Image, Prompt
+from ..types import FilePath, Image, Prompt
 from .core import PICaSettings, check_question, embed_queries, select_scored_shots
 from .ensemble import generate_answers
 from .memory import ExampleMemory, _model_key, build_memory
@@ -44,11 +44,25 @@ def load_memory(path: str, vlm: Any, *, image_root: str | None = None) -> Exampl
         return _MEMORIES[key]
 
 
+def _check_select(params: dict[str, Any], ports: set[str]) -> list[str]:
+    """Before any model loads: a memory too small for n_shot·n_ensemble ranked examples."""
+    from .memory import memory_size
+
+    n, m, mode = params.get("n_shot"), params.get("n_ensemble"), params.get("mode")
+    if not isinstance(n, int) or not isinstance(m, int) or mode == "random" or not params.get("memory"):
+        return []
+    size = memory_size(params["memory"])
+    if size is not None and size < n * m:
+        return [f"the memory {params['memory']} holds {size} examples, fewer than n_shot·n_ensemble = {n}·{m} = "
+                f"{n * m}: lower n_shot or n_ensemble"]
+    return []
+
+
 @node("pica_select", outputs={"examples": list[Any], "similarities": list[Any]}, batched=True,
-      cacheable=False)
-def pica_select(question: str, image: Image = None, *, vlm: VLM, memory: str, n_shot: int = 16,
+      cacheable=False, check=_check_select)
+def pica_select(question: str, image: Image = None, *, vlm: VLM, memory: FilePath, n_shot: int = 16,
                 n_ensemble: int = 5, mode: str = "question_image", caption_choice: str = "random",
-                example_tags: bool = False, tag_join: str = "faithful", image_root: str = "",
+                example_tags: bool = False, tag_join: str = "faithful", image_root: FilePath = "",
                 invalid_example: str = "replace", ctx: Context) -> dict[str, list]:
     """Per question, n_ensemble lists of n_shot [caption, question, answer] examples from the memory,
     ranked by CLIP question + image similarity (mode question_image, the paper's Full), question, image,

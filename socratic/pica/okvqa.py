@@ -35,6 +35,16 @@ def _load(path: str | Path, key: str) -> list[dict]:
     return data[key]
 
 
+def image_file(image_dir: str | Path, pattern: str, image_id: Any) -> Path:
+    """The file of an image: `pattern` with `{image_id}` filled in (`{image_id:012d}` pads it); a pattern that
+    cannot be filled is one line naming --image-pattern."""
+    try:
+        return Path(image_dir) / pattern.format(image_id=image_id)
+    except (IndexError, KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise SocraticError(f"cannot fill {pattern!r} with an image id ({type(exc).__name__}: {exc}); name the id "
+                            f"{{image_id}}, e.g. {TRAIN_PATTERN!r}", field="--image-pattern") from None
+
+
 def _fields(rec: Any, keys: tuple[str, ...], where: str, path: str | Path) -> tuple:
     """The named fields of one entry of an official file, or a one-line error naming the entry."""
     if not isinstance(rec, dict) or any(k not in rec for k in keys):
@@ -91,6 +101,33 @@ def _tsv_rows(path: str | Path) -> list[tuple[int, int, str]]:
     return rows
 
 
+def read_captions(path: str | Path) -> dict[int, list[str]]:
+    """Every caption per image id, from the COCO captions JSON ({"annotations": [{image_id, caption}]}), a
+    COCO results JSON ([{image_id, caption}], e.g. a captioner's predictions) or a TSV (see read_caption_tsv).
+    Captions are kept as they are, like the reference. The one caption reader of build-memory and questions."""
+    p = Path(path)
+    try:
+        head = p.read_text(encoding="utf-8").lstrip()[:1]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SocraticError(f"cannot read captions: {exc}", file=str(p)) from None
+    if head not in ("{", "["):
+        return {img: [cap] for img, cap in read_caption_tsv(p).items()}
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise SocraticError(f"cannot read JSON: {exc}", file=str(p)) from None
+    entries = data.get("annotations") if isinstance(data, dict) else data
+    if not isinstance(entries, list):
+        raise SocraticError("expected the COCO captions JSON (an 'annotations' list) or a list of "
+                            "{image_id, caption}", file=str(p))
+    out: dict[int, list[str]] = defaultdict(list)
+    where = "annotations" if isinstance(data, dict) else "entry"
+    for k, c in enumerate(entries):
+        img, cap = _fields(c, ("image_id", "caption"), f"{where}[{k}]", p)
+        out[img].append(cap)  # as is: the reference did not strip (methods.md §2)
+    return dict(out)
+
+
 def read_caption_tsv(path: str | Path) -> dict[int, str]:
     """`image_id<TAB>caption` lines (or a JSON list of {"caption": ...}, VinVL's output: the first is taken).
     Captions are kept as they are, like the reference."""
@@ -130,14 +167,12 @@ def read_tags_tsv(path: str | Path) -> dict[int, list[str]]:
 def okvqa_rows(questions: str | Path, annotations: str | Path, coco_captions: str | Path, *,
                tags: dict | None = None) -> list[dict]:
     """One row per training question: image_id, question, answers (annotator order; the first is the
-    example answer), every COCO caption of the image as is (one is drawn per use), optional tags."""
+    example answer), every caption of the image as is (one is drawn per use; any format `read_captions`
+    reads), optional tags."""
     qs = {}
     for k, q in enumerate(_load(questions, "questions")):
         qs[_fields(q, ("question_id", "question"), f"questions[{k}]", questions)[0]] = q
-    caps: dict[int, list[str]] = defaultdict(list)
-    for k, c in enumerate(_load(coco_captions, "annotations")):
-        img, cap = _fields(c, ("image_id", "caption"), f"annotations[{k}]", coco_captions)
-        caps[img].append(cap)  # as is: the reference did not strip (methods.md §2)
+    caps = read_captions(coco_captions)
     rows = []
     for k, a in enumerate(_load(annotations, "annotations")):
         _, answers = _fields(a, ("question_id", "answers"), f"annotations[{k}]", annotations)
@@ -164,7 +199,7 @@ def okvqa_training_set(questions: str | Path, annotations: str | Path, coco_capt
     """The training set as JSONL (`memory:` of pica_select embeds it on first use)."""
     rows = okvqa_rows(questions, annotations, coco_captions, tags=tags)
     for r in rows:
-        r["image"] = str(Path(image_dir) / image_pattern.format(image_id=r.pop("image_id")))
+        r["image"] = str(image_file(image_dir, image_pattern, r.pop("image_id")))
     return _write(rows, out)
 
 
@@ -233,7 +268,7 @@ def build_okvqa_memory(questions: str | Path, annotations: str | Path, coco_capt
     else:
         recs = []
         for r in rows:
-            path = Path(image_dir) / image_pattern.format(image_id=r["image_id"])
+            path = image_file(image_dir, image_pattern, r["image_id"])
             if not path.is_file():
                 raise SocraticError(f"image of question {r['question_id']} not found: {path}", field="--images")
             recs.append(_Record(None, path, None, f"question {r['question_id']}"))
@@ -258,10 +293,12 @@ def okvqa_questions(questions: str | Path, image_dir: str | Path, out: str | Pat
         if missing:
             raise SocraticError(f"{len(missing)} image(s) of the questions have no caption, e.g. {missing[:5]}",
                                 field="--captions")
+    if not Path(image_dir).is_dir():  # a missing image fails its question alone; a missing folder, all of them
+        raise SocraticError("image folder not found", file=str(image_dir), field="--images")
     rows = []
     for q in qs:
         row = {"question_id": q["question_id"], "question": q["question"],
-               "image": str(Path(image_dir) / image_pattern.format(image_id=q["image_id"]))}
+               "image": str(image_file(image_dir, image_pattern, q["image_id"]))}
         if captions is not None:
             row["caption"] = captions[q["image_id"]]
         if tags is not None:

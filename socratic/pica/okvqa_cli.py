@@ -1,8 +1,8 @@
 """`socratic okvqa ...`: from the official OK-VQA / COCO files to the official results JSON.
 
     build-memory  train questions + annotations + COCO captions + images (or .npy features) -> memory folder
-    questions     val questions (+ caption / tag TSVs) -> a dataset JSONL
-    answer        PICa over that dataset -> predictions JSONL (resumable)
+    questions     val questions (+ captions in any format build-memory takes, tags TSV) -> a dataset JSONL
+    answer        PICa over that dataset -> predictions JSONL (resumable; `socratic report` reads it)
     export        predictions -> [{"question_id", "answer"}] for every question ("" when missing, counted)
 """
 
@@ -35,12 +35,21 @@ def selection_vlm(pipeline: Path, *, profile: Optional[str], random_vlm: bool):
     from ..engine.pipeline import Pipeline
     from ..engine.runner import resolve_models
 
-    plan = Pipeline.from_yaml(pipeline).validate()
+    plan = Pipeline.from_yaml(pipeline).validate(files=False)  # the memory it names is what is being built
     names = [ns.params.get("vlm") for ns in plan.pipeline.nodes.values() if ns.type == "pica_select"]
     if not names or not isinstance(names[0], str):
         raise SocraticError("no pica_select node with a vlm: not a PICa pipeline", file=str(pipeline))
     specs = resolve_models(plan, profile=profile, random_vlm=random_vlm)
     return load_model(specs[names[0]])
+
+
+def _warn(warnings) -> None:
+    """Each warning once on stderr, as `socratic run` prints them (a random stand-in's above all)."""
+    for w in dict.fromkeys(warnings):
+        typer.secho(f"warning: {w}", err=True, fg="yellow")
+
+
+RANDOM_VLM_HELP = "Let a random-init CLIP stand in (its labels and example ranking are meaningless; said on stderr)."
 
 
 @okvqa_app.callback()
@@ -53,7 +62,8 @@ def _group() -> None:
 def build_memory_cmd(
     questions: Path = typer.Option(..., help="OpenEnded_mscoco_train2014_questions.json"),
     annotations: Path = typer.Option(..., help="mscoco_train2014_annotations.json"),
-    captions: Path = typer.Option(..., help="COCO captions_train2014.json (every caption used as is)"),
+    captions: Path = typer.Option(..., help="COCO captions_train2014.json, a [{image_id, caption}] JSON or an "
+                                  "image_id<TAB>caption TSV (every caption used as is)"),
     out: Path = typer.Option(..., help="the memory folder to create (pica_select's memory:)"),
     images: Optional[Path] = typer.Option(None, help="train2014/ image folder"),
     image_pattern: str = typer.Option("COCO_train2014_{image_id:012d}.jpg", help="image file name"),
@@ -62,12 +72,15 @@ def build_memory_cmd(
     tags: Optional[Path] = typer.Option(None, help="tags TSV of the training images (kept for example_tags)"),
     pipeline: Optional[Path] = typer.Option(None, help=f"PICa pipeline whose CLIP embeds ({DEFAULT_PIPELINE})"),
     profile: Optional[str] = typer.Option(None, help="model profile, e.g. offline"),
-    random_vlm: bool = typer.Option(False, "--random-vlm", help="random-init CLIP stand-in (tests only)"),
+    random_vlm: bool = typer.Option(False, "--random-vlm", help=RANDOM_VLM_HELP),
 ) -> None:
     """The PICa example memory from the official training files."""
-    from .okvqa import build_okvqa_memory, read_tags_tsv
+    from .okvqa import build_okvqa_memory, image_file, read_tags_tsv
 
+    if images is not None:
+        image_file(images, image_pattern, 0)  # a bad pattern fails here, before the model loads
     vlm = selection_vlm(_pipeline_path(pipeline), profile=profile, random_vlm=random_vlm)
+    _warn(vlm.warnings)
     mem = build_okvqa_memory(questions, annotations, captions, out, vlm, image_dir=images,
                              image_pattern=image_pattern, features=features, feature_ids=feature_ids,
                              tags=read_tags_tsv(tags) if tags else None)
@@ -81,14 +94,16 @@ def questions_cmd(
     out: Path = typer.Option(..., help="dataset JSONL to create"),
     images: Path = typer.Option(Path("val2014"), help="val2014/ image folder"),
     image_pattern: str = typer.Option("COCO_val2014_{image_id:012d}.jpg", help="image file name"),
-    captions: Optional[Path] = typer.Option(None, help="caption TSV: image_id<TAB>caption (e.g. VinVL's)"),
+    captions: Optional[Path] = typer.Option(None, help="captions as build-memory takes them: image_id<TAB>caption "
+                                            "TSV (e.g. VinVL's), COCO captions JSON or [{image_id, caption}] (the "
+                                            "first caption of an image)"),
     tags: Optional[Path] = typer.Option(None, help="tags TSV: image_id<TAB>tags"),
 ) -> None:
-    """The questions to answer as a dataset, with `caption` / `tags` columns from TSV files."""
-    from .okvqa import okvqa_questions, read_caption_tsv, read_tags_tsv
+    """The questions to answer as a dataset, with `caption` / `tags` columns from caption and tag files."""
+    from .okvqa import okvqa_questions, read_captions, read_tags_tsv
 
     n = okvqa_questions(questions, images, out, image_pattern=image_pattern,
-                        captions=read_caption_tsv(captions) if captions else None,
+                        captions={k: v[0] for k, v in read_captions(captions).items()} if captions else None,
                         tags=read_tags_tsv(tags) if tags else None)
     typer.echo(f"{n} questions -> {out}")
 
@@ -100,18 +115,79 @@ def answer_cmd(
     memory: Path = typer.Option(..., help="memory folder from build-memory (or a training JSONL)"),
     out: Path = typer.Option(..., help="predictions JSONL (a killed run resumes)"),
     pipeline: Optional[Path] = typer.Option(None, help=f"PICa pipeline ({DEFAULT_PIPELINE})"),
+    n_shot: Optional[int] = typer.Option(None, "--n-shot", help="n: in-context examples per prompt (default: the "
+                                         "pipeline's, 16)"),
+    n_ensemble: Optional[int] = typer.Option(None, "--n-ensemble", help="m: prompts per question, the answer with "
+                                             "the best log-prob wins (default: the pipeline's, 5)"),
     profile: Optional[str] = typer.Option(None, help="model profile, e.g. offline"),
-    random_vlm: bool = typer.Option(False, "--random-vlm", help="random-init CLIP stand-in (tests only)"),
+    random_vlm: bool = typer.Option(False, "--random-vlm", help=RANDOM_VLM_HELP),
+    seed: int = typer.Option(0, help="Run seed (example captions and LM sampling are reproducible per seed)."),
+    trace: bool = typer.Option(False, "--trace", help="Keep each question's full trace (prompts, examples, LM "
+                               "candidates) in its record, for `socratic report`."),
+    report: Optional[Path] = typer.Option(None, help="Write an HTML report of the predictions (a table of questions "
+                                          "and answers)."),
     batch_size: int = typer.Option(8, help="questions per LM call"),
+    skip_failed: bool = typer.Option(False, "--skip-failed", help="Keep earlier error records instead of retrying."),
+    resume_anyway: bool = typer.Option(False, "--resume-anyway",
+                                       help="Add to an output written with another pipeline version or options."),
+    restart: bool = typer.Option(False, "--restart", help="Start an existing output over (its records are lost)."),
     progress: bool = typer.Option(True, help="progress bar"),
 ) -> None:
-    """PICa over every question; one JSONL record per question."""
+    """PICa over every question; one JSONL record per question. Exit 3 while any question has failed."""
+    from ..engine.datasets.executor import summary_line
     from .api import PICa
 
-    pica = PICa.from_yaml(_pipeline_path(pipeline), memory=memory, profile=profile, random_vlm=random_vlm)
-    recs = pica.answer_many(dataset, out, batch_size=batch_size, progress=progress)
-    failed = sum("error" in r for r in recs)
-    typer.echo(f"{len(recs) - failed} answered, {failed} failed -> {out}", err=True)
+    if report is not None:
+        from ..report import check_report_path
+
+        check_report_path(report)
+    path = _pipeline_path(pipeline)
+    settings = _select_settings(path, n_shot, n_ensemble)
+    _check_memory_size(memory, settings)
+    pica = PICa.from_yaml(path, memory=memory, params={name: kv for name, (kv, _) in settings.items()},
+                          profile=profile, random_vlm=random_vlm, seed=seed)
+    pica.answer_many(dataset, out, batch_size=batch_size, progress=progress, skip_failed=skip_failed,
+                     resume_anyway=resume_anyway, restart=restart, trace=trace)
+    typer.echo(summary_line(pica.counts, out), err=True)
+    if report is not None:
+        from ..report import write_report
+
+        typer.echo(f"wrote {write_report(out, report)}", err=True)
+    if pica.counts["failed"]:
+        raise typer.Exit(3)
+
+
+def _select_settings(path: Path, n_shot: Optional[int], n_ensemble: Optional[int]) -> dict[str, tuple[dict, tuple]]:
+    """Per pica_select node: the params the flags set, and its (n, m, mode) after them."""
+    from ..engine.pipeline import Pipeline
+    from .core import PICaSettings
+
+    flat = Pipeline.from_yaml(path).expanded()
+    out = {}
+    for name, ns in flat.nodes.items():
+        if ns.type != "pica_select":
+            continue
+        kv = {k: v for k, v in (("n_shot", n_shot), ("n_ensemble", n_ensemble)) if v is not None}
+        merged = {"n_shot": PICaSettings.n_shot, "n_ensemble": PICaSettings.n_ensemble,
+                  "mode": PICaSettings.mode, **ns.params, **kv}
+        out[name] = (kv, (merged["n_shot"], merged["n_ensemble"], merged["mode"]))
+    return out
+
+
+def _check_memory_size(memory: Path, settings: dict[str, tuple[dict, tuple]]) -> None:
+    """Before any model loads: enough examples for n·m ranked ones, else advice naming the flags."""
+    from .memory import memory_size
+
+    if not memory.exists():
+        raise SocraticError("PICa memory not found", file=str(memory))
+    size = memory_size(memory)
+    for _, (n, m, mode) in settings.values():
+        if size is not None and mode != "random" and isinstance(n, int) and isinstance(m, int) and size < n * m:
+            fit = max(1, size // max(1, m))
+            hint = (f"e.g. --n-shot {fit}" if fit * m <= size else f"e.g. --n-shot {size} --n-ensemble 1")
+            raise SocraticError(f"the memory holds {size} examples, fewer than n·m = {n}·{m} = {n * m} ranked "
+                                f"examples per question: lower --n-shot or --n-ensemble ({hint})",
+                                file=str(memory))
 
 
 @okvqa_app.command("export")

@@ -121,24 +121,35 @@ def _strings(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
+ID_KEYS = ("id", "question_id")  # a dataset run's records, then PICa's (`okvqa answer`, answer_many)
+NOT_OUTPUTS = ("error", "warnings", "trace")
+
+
 def load_dataset(path: Path, text: str) -> DatasetDoc:
-    """One record per item (the latest line of an item wins); unreadable lines are reported, not fatal."""
+    """One record per item (the latest line of an item wins); unreadable lines are reported, not fatal.
+    Records keyed by `question_id` with their outputs at the top level (PICa's) read as {id, outputs, ...}."""
     problems: list[str] = []
-    rows: dict[str, dict[str, Any]] = {}
+    records: list[tuple[int, Any]] = []
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            rec = json.loads(line)
+            records.append((lineno, json.loads(line)))
         except json.JSONDecodeError:
             problems.append(f"line {lineno}: not JSON (a torn write?), skipped")
+    key = next((k for k in ID_KEYS if any(isinstance(r, dict) and k in r for _, r in records)), "id")
+    rows: dict[str, dict[str, Any]] = {}
+    for lineno, rec in records:
+        if not isinstance(rec, dict) or key not in rec:
+            problems.append(f"line {lineno}: not an item record (no `{key}`), skipped")
             continue
-        if not isinstance(rec, dict) or "id" not in rec:
-            problems.append(f"line {lineno}: not an item record (no `id`), skipped")
-            continue
+        if key != "id" and "outputs" not in rec:
+            outputs = {k: v for k, v in rec.items() if k != key and k not in NOT_OUTPUTS}
+            rec = {"id": rec[key], **({"outputs": outputs} if "error" not in rec else {}),
+                   **{k: rec[k] for k in NOT_OUTPUTS if k in rec}}
         rows[str(rec["id"])] = rec
     if not rows:
-        raise SocraticError("no item records (lines with an `id`) in this JSONL", file=str(path))
+        raise SocraticError("no item records (lines with an `id` or a `question_id`) in this JSONL", file=str(path))
     header = None
     head_path = path.with_name(path.name + HEADER_SUFFIX)
     if head_path.exists():

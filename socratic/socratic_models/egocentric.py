@@ -3,22 +3,24 @@
 A log line per key frame reads
     [00:12] place: kitchen | objects: kettle, mug | activity: making coffee | heard: "I'll make coffee"
 with the `heard` part left out when nothing was heard near that frame. When sound events are wired in, a
-`sounds: dog, speech` part (before `heard`) lists the sounds recognised during the frame's interval.
+`sounds: dog, speech` part (before `heard`) lists the sounds recognised during the frame's interval. When scene
+text is wired in (`ocr_text`), a `text: "PLATFORM 9"` part (after `activity`) quotes what the key frame shows in
+writing.
 """
 
 from __future__ import annotations
 
-import bisect
 import re
 from typing import Any
 
 from ..context import Context
 from ..errors import SocraticError
-from ..media.keyframe import KeyFrame, clock
+from ..media.keyframe import KeyFrame, clock, span_owner
 from ..models.base import LM, VLM
 from ..node import node
 from ..nodes.text import fill
 from ..types import Image, Prompt
+from .wording import RULES, content_words
 
 
 def _labels(value: Any, first_synonym: bool = False) -> list[str]:
@@ -38,6 +40,8 @@ def when(entry: dict[str, Any]) -> str:
 def format_line(entry: dict[str, Any]) -> str:
     parts = [f"{when(entry)} place: {entry['place']}", f"objects: {', '.join(entry['objects'])}",
              f"activity: {entry['activity']}"]
+    if entry.get("text"):
+        parts.append(f'text: "{entry["text"]}"')
     if entry.get("sounds"):
         parts.append(f"sounds: {', '.join(entry['sounds'])}")
     if entry.get("heard"):
@@ -53,22 +57,23 @@ def _check_lengths(**lists: list[Any] | None) -> int:
 
 
 @node("attach_speech", outputs={"heard": list[str]})
-def attach_speech(timestamps: list[float], segments: list[Any]) -> list[str]:
+def attach_speech(timestamps: list[float], segments: list[Any], ends: list[float] | None = None) -> list[str]:
     """Per key frame, the speech heard during its interval.
 
-    Key frame i covers [t_i, t_{i+1}) (the last one runs to the end). A segment goes, whole, to the frame
-    whose interval contains the segment's start; a segment starting before the first frame goes to it.
-    Several segments on one frame are joined with spaces, in order."""
+    Key frame i covers [t_i, end_i) (`ends` from video_keyframes; without it, up to t_{i+1}; the last one runs to
+    the end). A segment goes, whole, to the frame whose interval it overlaps most (ties: the earlier; what is
+    said before the first frame goes to it). Several segments on one frame are joined with spaces, in order."""
     if any(b < a for a, b in zip(timestamps, timestamps[1:])):
         raise SocraticError("timestamps must be in increasing order", field="timestamps")
+    _check_lengths(timestamps=timestamps, ends=ends)
     heard: list[list[str]] = [[] for _ in timestamps]
     if not timestamps:
         return []
     for seg in sorted(segments, key=lambda s: float(s["start"])):
         text = str(seg.get("text", "")).strip()
         if text:
-            i = max(0, bisect.bisect_right(timestamps, float(seg["start"])) - 1)
-            heard[i].append(text)
+            start = float(seg["start"])
+            heard[span_owner(timestamps, ends, start, float(seg.get("end", start)))].append(text)
     return [" ".join(h) for h in heard]
 
 
@@ -92,22 +97,24 @@ def frame_sounds(timestamps: list[float], events: list[Any], first_synonym: bool
 @node("world_state_log", outputs={"log": list[Any], "lines": str})
 def world_state_log(timestamps: list[float], places: list[Any], objects: list[Any], activities: list[str],
                     heard: list[str] | None = None, sounds: list[Any] | None = None, ends: list[float] | None = None,
-                    coverage: dict | None = None, *, place_sep: str = " or ", first_synonym: bool = True) -> dict:
+                    coverage: dict | None = None, text: list[str] | None = None, *, place_sep: str = " or ",
+                    first_synonym: bool = True) -> dict:
     """One entry per key frame: {t, place, objects, activity, heard} and its human-readable line.
 
-    With `ends` (the last frame time of each key frame, from `video_keyframes`), an entry standing for several
-    frames also has `last` and its line shows the range: `[00:06–00:12] place: …`. With `coverage` from a
+    With `ends` (where each key frame's interval ends, from `video_keyframes`: the next one's start), an entry
+    also has `last`, and its line shows the range it spans: `[00:06–00:12] place: …`. With `coverage` from a
     capped run (`complete` false), the lines end with one saying where the log stops and why.
 
     With `sounds` (the events of `sound_events`), each entry also gets `sounds`: the top-1 labels of the
-    sound windows overlapping the frame's interval (see `frame_sounds`), shown before `heard`.
+    sound windows overlapping the frame's interval (see `frame_sounds`), shown before `heard`. With `text` (per
+    key frame, the scene text of `ocr_text`; "" for none), each entry also gets `text`, shown after the activity.
 
     `places` / `objects` hold per frame a label or a ranked list of labels (e.g. a mapped clip_classify);
     several places are joined with `place_sep`. With `first_synonym`, an object label that is a synonym list
     ("mug, coffee mug") is shown by its first name ("mug"), so that the log's comma-separated objects stay
     one name each."""
     n = _check_lengths(timestamps=timestamps, places=places, objects=objects, activities=activities, heard=heard,
-                       ends=ends)
+                       ends=ends, text=text)
     log = []
     for i in range(n):
         log.append({"t": float(timestamps[i]), "place": place_sep.join(_labels(places[i])),
@@ -115,6 +122,8 @@ def world_state_log(timestamps: list[float], places: list[Any], objects: list[An
                     "heard": (heard[i] if heard else "").strip()})
         if ends is not None and float(ends[i]) > float(timestamps[i]):
             log[-1]["last"] = float(ends[i])
+        if text is not None:
+            log[-1]["text"] = " ".join(str(text[i]).split())
     if sounds is not None:
         for entry, names in zip(log, frame_sounds([e["t"] for e in log], sounds, first_synonym)):
             entry["sounds"] = names
@@ -134,6 +143,42 @@ def clean_phrases(texts: list[str], *, fallback: str = "looking around") -> list
         if p and p.lower() not in (o.lower() for o in out):
             out.append(p)
     return out or [fallback]
+
+
+UNKNOWN_ACTIVITY = "unknown"
+
+
+@node("scene_phrases", outputs={"phrases": list[str], "dropped": dict}, version=RULES)
+def scene_phrases(texts: list[str], place: Any = None, objects: Any = None, heard: str | None = None, *,
+                  language: str = "en", form: str = "", on_scene: bool = True,
+                  fallback: str = UNKNOWN_ACTIVITY) -> dict:
+    """LM proposals (activities) that stay on the scene, for a reranker. Cleaned as `clean_phrases`, then a
+    candidate is dropped when it is not in `language` (language.in_language: most of its words are words of that
+    language), when it does not match the regular expression `form` (e.g. the prompt's "a phrase that starts with
+    a verb ending in -ing"; case aside), or, with `on_scene`, when it shares no content word (stems, wording.py)
+    with the place, the objects or what was heard. `dropped` counts each kind ({language, form, off_scene}). When
+    none is left: `[fallback]`, so the log says "activity: unknown" rather than inventing one."""
+    from .language import check_language, in_language  # loads word lists: only when proposals are checked
+
+    check_language(language)
+    try:
+        shape = re.compile(form, re.IGNORECASE) if form else None
+    except re.error as exc:
+        raise SocraticError(f"form is not a regular expression: {exc}", field="form") from None
+    scene = set(content_words(" ".join(_labels(place) + _labels(objects, True) + [heard or ""])))
+    kept, dropped = [], {"language": 0, "form": 0, "off_scene": 0}
+    for p in clean_phrases(texts, fallback=""):
+        if not p:
+            continue
+        if not in_language(p, language):
+            dropped["language"] += 1
+        elif shape is not None and not shape.search(p):
+            dropped["form"] += 1
+        elif on_scene and not scene & set(content_words(p)):
+            dropped["off_scene"] += 1
+        else:
+            kept.append(p)
+    return {"phrases": kept or [fallback], "dropped": dropped}
 
 
 _SPLIT = re.compile(r"[,;\n]|\band\b")

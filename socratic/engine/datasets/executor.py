@@ -98,8 +98,14 @@ class DatasetExecutor:
 
             bar = tqdm(total=len(todo), desc="items", unit="item", file=sys.stderr, dynamic_ncols=True)
 
+        said: set[str] = set()
+
         def emit(records: Sequence[dict[str, Any]]) -> None:
             for rec in records:
+                for w in rec.get("warnings") or []:  # each once per run, as they come (a random stand-in's first)
+                    if w not in said:
+                        said.add(w)
+                        (bar.write if bar is not None else print)(f"warning: {w}", file=sys.stderr)
                 # an unchanged error (a bad row met again) is not written twice
                 if output is not None and before.get(str(rec[self.job.id_key])) != rec:
                     output.write(rec)

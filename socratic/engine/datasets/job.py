@@ -46,6 +46,8 @@ def result_options(run_opts: dict[str, Any]) -> dict[str, Any]:
     opts = {k: run_opts.get(k) for k in RESULT_OPTIONS}
     opts["random_vlm"], opts["random_atm"] = bool(opts["random_vlm"]), bool(opts["random_atm"])
     opts["seed"] = int(opts["seed"] or 0)
+    if run_opts.get("random_captioner"):  # recorded only when set: outputs written before it existed still resume
+        opts["random_captioner"] = True
     return json.loads(json.dumps(opts, default=str))
 
 

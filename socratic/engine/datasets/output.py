@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ...encoding import json_document, utf8
 from ...errors import SocraticError
-from ...paths import write_atomic
+from ...paths import naming, write_atomic
 
 HEADER_SUFFIX = ".socratic.json"
 FORMAT = 1
@@ -45,22 +46,22 @@ def _differences(head: dict[str, Any], digest: str, options: dict[str, Any]) -> 
     return diffs
 
 
-def check_out_path(out: Path, *, dataset: Any = None) -> None:
-    """Before any work: --out is a file we may write in a folder we can write."""
+def check_out_path(out: Path, *, dataset: Any = None, flag: str = "--out", example: str = "results.jsonl") -> None:
+    """Before any work: `flag` names a file we may write in a folder we can write."""
     where = str(out)
     if out.is_dir():
-        raise SocraticError("--out is a folder; give a file such as results.jsonl", file=where)
+        raise SocraticError(f"{flag} is a folder; give a file such as {example}", file=where)
     if isinstance(dataset, (str, Path)) and out.exists() and Path(dataset).exists() \
             and os.path.samefile(out, dataset):
-        raise SocraticError("--out is the dataset itself; choose another file", file=where)
+        raise SocraticError(f"{flag} is the dataset itself; choose another file", file=where)
     parent = out.parent if str(out.parent) else Path(".")
     probe = parent
     while not probe.exists():
         probe = probe.parent
     if not probe.is_dir():
-        raise SocraticError(f"--out's folder {parent} cannot be created ({probe} is a file)", file=where)
+        raise SocraticError(f"{flag}'s folder {parent} cannot be created ({probe} is a file)", file=where)
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise SocraticError(f"--out's folder {probe} is not writable", file=where)
+        raise SocraticError(f"{flag}'s folder {probe} is not writable", file=where)
 
 
 def check_owned(out: Path, digest: str, options: dict[str, Any], *, resume_anyway: bool, restart: bool) -> None:
@@ -178,16 +179,22 @@ class OwnedOutput:
     def write(self, record: dict[str, Any]) -> None:
         """Append one record in one write call: a killed process leaves whole lines (or a torn last one). Synced
         to disk every SYNC_EVERY_S and on close, so a machine crash costs at most that much work."""
-        os.write(self.fd, (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
-        self.latest[str(record[self.id_key])] = record
-        if time.monotonic() - self.synced > SYNC_EVERY_S:
-            os.fsync(self.fd)
-            self.synced = time.monotonic()
+        text, _ = json_document(record)  # a NaN is written as null, and the record's warnings say so
+        try:
+            os.write(self.fd, utf8(text + "\n"))
+            self.latest[str(record[self.id_key])] = json.loads(text)
+            if time.monotonic() - self.synced > SYNC_EVERY_S:
+                os.fsync(self.fd)
+                self.synced = time.monotonic()
+        except OSError as exc:
+            raise naming(exc, self.path) from None
 
     def close(self) -> None:
         if self.fd is not None:
             try:
                 os.fsync(self.fd)
+            except OSError as exc:
+                raise naming(exc, self.path) from None
             finally:
                 os.close(self.fd)  # releases the lock
                 self.fd = None

@@ -370,7 +370,8 @@ def _run_on_ray(job, batches: list[list[tuple[str, dict[str, Any]]]], emit: Emit
     pipeline, plan = job.pipeline, job.plan
     run_opts = {k: v for k, v in job.run_opts.items() if k != "progress"}  # per-node bars would interleave
     specs = resolve_models(plan, profile=run_opts.get("profile"), random_vlm=run_opts.get("random_vlm", False),
-                           random_atm=run_opts.get("random_atm", False), overrides=run_opts.get("models"))
+                           random_atm=run_opts.get("random_atm", False),
+                           random_captioner=run_opts.get("random_captioner", False), overrides=run_opts.get("models"))
     if run_opts.get("cache_dir") is not None:
         run_opts["cache_dir"] = str(Path(run_opts["cache_dir"]).resolve())
     ray = _import_ray()

@@ -70,6 +70,15 @@ class Timeline:
                 k = i
         return k
 
+    def entry_of_span(self, start: float, end: float) -> int:
+        """The entry a span (a speech segment) overlaps most: the log's own rule (attach_speech)."""
+        from ...media.keyframe import span_owner
+
+        if not self.starts or any(s is None for s in self.starts):
+            return self.entry_of(start)
+        ends = self.ends if all(e is not None for e in self.ends) else None
+        return span_owner(self.starts, ends, start, max(start, end))
+
 
 def _segments(doc: RunDoc) -> list[dict]:
     node = _first(doc, "transcribe")
@@ -132,7 +141,8 @@ def render(doc: RunDoc, media: Media) -> tuple[str, str, str]:
     tl = Timeline(doc)
     speech: dict[int, list[dict]] = {}
     for s in _segments(doc):
-        speech.setdefault(tl.entry_of(_num(s.get("start")) or 0.0), []).append(s)
+        start = _num(s.get("start")) or 0.0
+        speech.setdefault(tl.entry_of_span(start, _num(s.get("end")) or start), []).append(s)
     sounds: dict[int, list[dict]] = {}
     for e in _events(doc):
         sounds.setdefault(tl.entry_of(_num(e.get("start")) or 0.0), []).append(e)
