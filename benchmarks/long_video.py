@@ -1,13 +1,19 @@
-"""Hour-long egocentric video on this machine: wall time per stage and peak memory at 5 / 20 / 60 minutes.
+"""An hour of egocentric video at the real CLIP architectures' cost: wall time, peak memory and the frame gate.
 
-    python benchmarks/long_video.py [--minutes 5 20 60] [--device cpu|cuda] [--keep DIR]
+    python benchmarks/long_video.py [--minutes 60] [--archs ViT-B-32 ViT-L-14] [--device cpu|cuda]
+                                    [--clip-option KEY=VALUE ...] [--keep DIR]
 
-The videos are synthetic: a new scikit-image still every 1-3 minutes, each with a slow ffmpeg zoompan (frames
-within a scene are similar, never identical), espeak-ng narration every 3 minutes, 480x360 at 5 fps. Each length
-runs `pipelines/egocentric_summary.yaml` on the offline profile (packaged SmolLM2 and Whisper base, random CLIP
-stand-in) in a fresh process without the node cache, which reports its wall time, its peak RSS and each node's
-time. The random stand-in tells few images apart, so scenes are cut at cosine 0.99 instead of the pipeline's 0.95
-(meant for real CLIP). Last line: `rtf=<video seconds per wall second, 60-min video> rss_60_over_5=<ratio>`.
+The video is synthetic, with camera motion: a new scikit-image still every 1-3 minutes, two scenes in three
+panning (a head turning across a still twice the frame's size) or shaking (walking), the third slowly zooming;
+espeak-ng narration every 3 minutes; 480x360 at 5 fps. For each architecture, `pipelines/egocentric_summary.yaml`
+runs on the offline profile (packaged SmolLM2 and Whisper base) with `random_vlm="arch"`: random weights in the
+real ViT-B/32 or ViT-L/14, so CLIP's FLOPs and memory are the real ones. Each run is a fresh process without the
+node cache, once on a 5-minute cut and once on the M-minute video; a 1-minute run first fills the on-disk
+vocabulary embeddings (paid once per model on a machine, reported, not timed). Random features tell stills apart
+poorly, so scenes are cut at cosine 0.99 instead of the pipeline's 0.95 (meant for real CLIP).
+Last line: `rtf_b32=<x> rtf_l14=<y> gate_skipped=<fraction> rss_<M>_over_5=<ratio>` (rtf: video seconds per wall
+second of the whole pipeline on the M-minute video; gate_skipped: the fraction of sampled frames the gate kept
+from CLIP; the RSS ratio is ViT-L/14's peak at M minutes over its peak at 5).
 """
 
 from __future__ import annotations
@@ -24,22 +30,29 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 ORDER = ("coffee", "rocket", "chelsea", "astronaut", "hubble_deep_field", "camera", "coins", "moon", "page",
-         "logo", "brick", "retina")  # consecutive stills the random stand-in tells apart
+         "logo", "brick", "retina")
+MOTION = ("pan", "shake", "zoom")  # scene i moves as MOTION[i % 3]
 THRESHOLD = 0.99
+SHORT = {"ViT-B-32": "b32", "ViT-L-14": "l14"}
 
 _RUN = """
 import json, resource, sys, time
 from socratic import Pipeline
+video, threshold, device, arch, clip_opts = sys.argv[2], float(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
 p = Pipeline.from_yaml(sys.argv[1])
-models = {"clip": {"device": sys.argv[4]}, "lm": {"device": sys.argv[4]}} if sys.argv[4] != "auto" else None
+models = {"clip": {"name": arch, **json.loads(clip_opts)}}
+if device != "auto":
+    models["clip"]["device"] = device
+    models["lm"] = {"device": device}
 t = time.perf_counter()
-out = p.run({"video": sys.argv[2], "scene_threshold": float(sys.argv[3])}, profile="offline", random_vlm=True,
-            cache=False, models=models)
+out = p.run({"video": video, "scene_threshold": threshold}, profile="offline", random_vlm="arch", cache=False,
+            models=models)
 wall = time.perf_counter() - t
 stages = {r.node: r.seconds for r in out.trace.records}
+cover = next(r.outputs["coverage"] for r in out.trace.records if r.type == "video_keyframes")
 print(json.dumps({"wall": wall, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "stages": stages, "entries": len(out["log"]), "windows": len(out["summaries"]),
-                  "summary": out["summary"]}))
+                  "sampled": cover["sampled"], "gate_skipped": cover["gate_skipped"], "warnings": out.warnings}))
 """
 
 
@@ -51,7 +64,8 @@ def build(path: Path, minutes: float, seed: int = 0) -> tuple[int, int]:
     total, scenes, t = minutes * 60.0, [], 0.0
     while t < total - 1e-6:
         seconds = min(float(rng.randint(60, 180)), total - t)
-        scenes.append((imgs[ORDER[len(scenes) % len(ORDER)]], seconds))
+        i = len(scenes)
+        scenes.append((imgs[ORDER[i % len(ORDER)]], seconds, MOTION[i % len(MOTION)]))
         t += seconds
     said = [(k * 180.0 + 30.0, f"Note {k + 1}: I am moving on to the next task now.")
             for k in range(int((total - 40) // 180) + 1) if k * 180.0 + 40.0 < total]
@@ -72,41 +86,68 @@ def stills_for(base: dict) -> dict:
     return out
 
 
-def run(video: Path, device: str) -> dict:
+def run(video: Path, device: str, arch: str, clip_opts: dict) -> dict:
     proc = subprocess.run([sys.executable, "-c", _RUN, str(REPO / "pipelines/egocentric_summary.yaml"), str(video),
-                           str(THRESHOLD), device], capture_output=True, text=True)
+                           str(THRESHOLD), device, arch, json.dumps(clip_opts)], capture_output=True, text=True)
     if proc.returncode:
-        sys.exit(f"run failed on {video}:\n{proc.stderr[-3000:]}")
+        sys.exit(f"run failed on {video} ({arch}):\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def video_of(folder: Path, minutes: float) -> Path:
+    video = folder / f"ego_motion_{minutes:g}min.mp4"
+    if not video.exists():
+        t = time.perf_counter()
+        n_scenes, n_said = build(video, minutes)
+        print(f"built {video.name}: {n_scenes} scenes, {n_said} narrations in {time.perf_counter() - t:.0f} s",
+              flush=True)
+    return video
+
+
+def option(text: str) -> tuple[str, object]:
+    key, _, value = text.partition("=")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--minutes", type=float, nargs="+", default=[5, 20, 60])
+    ap.add_argument("--minutes", type=float, default=60.0)
+    ap.add_argument("--archs", nargs="+", default=list(SHORT))
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--clip-option", action="append", default=[], type=option,
+                    help="an open_clip option for both architectures, e.g. cpu_bf16=true")
     ap.add_argument("--keep", type=Path, help="build the videos here (and reuse them) instead of a temp folder")
     a = ap.parse_args()
     folder = a.keep or Path(tempfile.mkdtemp(prefix="socratic-long-"))
     folder.mkdir(parents=True, exist_ok=True)
-    results = {}
-    for minutes in a.minutes:
-        video = folder / f"ego_{minutes:g}min.mp4"
-        t = time.perf_counter()
-        if not video.exists():
-            n_scenes, n_said = build(video, minutes)
-            print(f"built {video.name}: {n_scenes} scenes, {n_said} narrations in {time.perf_counter() - t:.0f} s",
-                  flush=True)
-        r = run(video, a.device)
-        results[minutes] = r
-        top = sorted(r["stages"].items(), key=lambda kv: -kv[1])[:6]
-        print(f"{minutes:g} min: wall {r['wall']:.0f} s (rtf {minutes * 60 / r['wall']:.2f}), peak RSS "
-              f"{r['rss_mb']:.0f} MB, {r['entries']} log entries, {r['windows']} summary windows; stages (s): "
-              + ", ".join(f"{k} {v:.1f}" for k, v in top), flush=True)
-    longest, shortest = max(results), min(results)
-    rtf = longest * 60 / results[longest]["wall"]
-    ratio = results[longest]["rss_mb"] / results[shortest]["rss_mb"]
-    print(f"summary of the {longest:g}-min video: {results[longest]['summary']!r}")
-    print(f"rtf={rtf:.2f} rss_{longest:g}_over_{shortest:g}={ratio:.3f}")
+    clip_opts = dict(a.clip_option)
+    lengths = sorted({5.0, a.minutes})
+    results: dict[str, dict[float, dict]] = {}
+    for arch in a.archs:
+        warm = run(video_of(folder, 1), a.device, arch, clip_opts)
+        print(f"{arch}: 1-min warm-up (vocabulary embeddings to the disk cache, once per model) "
+              f"{warm['wall']:.0f} s", flush=True)
+        for minutes in lengths:
+            r = run(video_of(folder, minutes), a.device, arch, clip_opts)
+            results.setdefault(arch, {})[minutes] = r
+            top = sorted(r["stages"].items(), key=lambda kv: -kv[1])[:5]
+            print(f"{arch} {minutes:g} min: wall {r['wall']:.0f} s (rtf {minutes * 60 / r['wall']:.2f}), peak RSS "
+                  f"{r['rss_mb']:.0f} MB, {r['sampled']} frames sampled, {r['gate_skipped']} kept from CLIP by "
+                  f"the gate, {r['entries']} log entries, {r['windows']} summary windows; stages (s): "
+                  + ", ".join(f"{k} {v:.1f}" for k, v in top), flush=True)
+    m = a.minutes
+    rtf = {SHORT.get(arch, arch): m * 60 / by[m]["wall"] for arch, by in results.items()}
+    last = results.get("ViT-L-14") or next(iter(results.values()))
+    skipped = last[m]["gate_skipped"] / max(1, last[m]["sampled"])
+    rss = last[m]["rss_mb"] / last[5.0]["rss_mb"]
+    for arch, by in results.items():
+        print(f"{arch}: peak RSS {by[5.0]['rss_mb']:.0f} MB at 5 min, {by[m]['rss_mb']:.0f} MB at {m:g} min "
+              f"(ratio {by[m]['rss_mb'] / by[5.0]['rss_mb']:.3f})")
+    print(" ".join(f"rtf_{k}={v:.2f}" for k, v in rtf.items())
+          + f" gate_skipped={skipped:.3f} rss_{m:g}_over_5={rss:.3f}")
 
 
 if __name__ == "__main__":

@@ -60,16 +60,17 @@ def method_speed(n_videos: int, batch_size: int, repeats: int, root: Path, lm_ba
     p = Pipeline.from_yaml(REPO / "pipelines" / "video_text_retrieval.yaml")
     items = [{"video": str(fix / "videos" / f"video{i}.mp4"), "gallery": str(fix / "test_videodatainfo.json")}
              for i in range(n_videos)]
-    opts = dict(profile="offline", random_vlm=True, cache=False,
-                models={"lm": {"backend": lm_backend}} if lm_backend else None)
-    run_batch(p, items[:2], **opts)  # warm-up: loads every model, embeds the gallery once
+    plan = p.validate(profile="offline", random_vlm=True,
+                      models={"lm": {"backend": lm_backend}} if lm_backend else None)
+    opts = dict(cache=False)
+    run_batch(plan, items[:2], **opts)  # warm-up: loads every model, embeds the gallery once
 
     def one_pass(size: int):
         clear_memos(list(_POOL.values()), ("_image_memo",))  # the gallery stays embedded in memory
         t = time.perf_counter()
         results = []
         for i in range(0, n_videos, size):
-            results += run_batch(p, items[i:i + size], **opts)
+            results += run_batch(plan, items[i:i + size], **opts)
         return time.perf_counter() - t, results
 
     best: dict[int, tuple[float, dict[str, float]]] = {}

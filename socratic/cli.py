@@ -12,6 +12,7 @@ import typer
 
 from .cli_errors import cli_errors
 from .errors import SocraticError
+from .trace_schema import SEP
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   context_settings={"help_option_names": ["-h", "--help"]},
@@ -42,7 +43,7 @@ def _parse_inputs(pairs: list[str], pipeline: Any = None) -> dict[str, Any]:
         if not sep or not name:
             raise SocraticError(f"--input takes NAME=VALUE, got {pair!r}")
         name = name.strip()
-        if name not in declared and "/" in name and pipeline is not None:
+        if name not in declared and SEP in name and pipeline is not None:
             declared = dict(pipeline.expanded().inputs)  # an included pipeline's input, `node/input`
         values[name] = _typed_value(name, value, declared[name].type if name in declared else None)
     return values
@@ -109,6 +110,10 @@ def run(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the result JSON (or JSONL in dataset mode)."),
     profile: Optional[str] = typer.Option(None, help="Model profile, e.g. 'offline' (packaged SmolLM2 + Whisper)."),
     random_vlm: bool = typer.Option(False, "--random-vlm", help="Let a random-init CLIP stand in (labels meaningless)."),
+    random_vlm_arch: bool = typer.Option(False, "--random-vlm-arch",
+                                         help="Random weights in the pipeline's own CLIP architecture (ViT-L-14, "
+                                              "...): what the real model costs in time and memory; labels "
+                                              "meaningless."),
     random_atm: bool = typer.Option(False, "--random-atm",
                                     help="Let a random-init CLAP stand in (sound labels meaningless)."),
     random_captioner: bool = typer.Option(False, "--random-captioner",
@@ -147,7 +152,9 @@ def run(
 
         check_run_files({"--out": out, "--trace": trace, "--report": report})
     p = _load(pipeline)
-    opts = {"profile": profile, "random_vlm": random_vlm, "random_atm": random_atm,
+    if random_vlm and random_vlm_arch:
+        raise SocraticError("--random-vlm and --random-vlm-arch exclude each other", field="--random-vlm-arch")
+    opts = {"profile": profile, "random_vlm": "arch" if random_vlm_arch else random_vlm, "random_atm": random_atm,
             "random_captioner": random_captioner, "cache": not no_cache, "seed": seed}
     if dataset is not None:
         from .engine.datasets.executor import summary_line
@@ -248,8 +255,9 @@ def models(pipeline: Optional[Path] = typer.Argument(None, help="Also check this
     """What resolves offline: packaged weights, and each model of a pipeline."""
     from .models.report import offline_report
 
-    p = _load(pipeline) if pipeline else None
-    typer.echo(offline_report(p, profile=profile))
+    # files=False: its data files are not models
+    plan = _load(pipeline).validate(files=False, profile=profile) if pipeline else None
+    typer.echo(offline_report(plan))
 
 
 @app.command()

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .paths import cache_dir
+from .trace_schema import SEP
 
 
 @dataclass
@@ -26,7 +27,7 @@ class Context:
     def node_seed(self, *salt: Any) -> int:
         """A seed derived from the run seed, this node's name and `salt` (stable across runs). A node of an
         included pipeline (`caption/captions`) draws by its own name, as when its file runs alone."""
-        h = hashlib.sha256(repr((self.seed, self.node.rsplit("/", 1)[-1], salt)).encode()).digest()
+        h = hashlib.sha256(repr((self.seed, self.node.rsplit(SEP, 1)[-1], salt)).encode()).digest()
         return int.from_bytes(h[:4], "little")
 
     def cache_dir(self, *parts: str) -> Path:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import importlib
 from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
 
-from .node import NodeType
+if TYPE_CHECKING:  # node.py's @node registers here at run time, so this module never imports it
+    from .node import NodeType
 
 # Generic nodes, then each method's own.
 BUILTIN_NODE_MODULES = ("socratic.nodes", "socratic.socratic_models.egocentric", "socratic.socratic_models.log_summary",

@@ -7,7 +7,6 @@ import pytest
 
 from socratic import Pipeline, SocraticError, ValidationError, node
 from socratic.context import Context
-from socratic.engine.datasets.job import pipeline_digest, portable_spec
 from socratic.engine.spec import PipelineSpec
 from socratic.models.base import LM
 
@@ -339,12 +338,12 @@ def test_unwired_inner_inputs_keep_their_defaults_and_required_ones_are_named(tm
 def test_workers_get_the_includes_inline(files, tmp_path):
     p = Pipeline.from_yaml(files)
     plan = p.validate()
-    spec, digest = portable_spec(p, plan), pipeline_digest(p, plan)
+    spec, digest = plan.payload, plan.digest
     assert "pipeline" in spec["nodes"]["s"]["params"] and "file" not in spec["nodes"]["s"]["params"]
     (tmp_path / "shout.yaml").unlink()  # a worker without the driver's files
     again = Pipeline.from_dict(json.loads(json.dumps(spec)), source=str(files))
     assert again.run(text="q r", cache_dir=tmp_path).outputs["again"] == "Q"
-    assert pipeline_digest(again, again.validate()) == digest
+    assert again.validate().digest == digest
 
 
 def test_prompt_templates_take_list_elements():

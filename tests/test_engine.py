@@ -266,7 +266,7 @@ def test_run_batch_calls_batched_nodes_once_and_equals_single_runs(tmp_path):
     p = _simple()
     texts = ["a bb", "ccc", "dd ee ff"]
     CALLS.clear()
-    results = run_batch(p, [{"text": t} for t in texts], cache=False)
+    results = run_batch(p.validate(), [{"text": t} for t in texts], cache=False)
     assert CALLS["batches"] == [6]  # the mapped batched node: every word of every item in one call
     assert CALLS["t_upper"] == 3  # a plain node: once per item
     for t, res in zip(texts, results):
@@ -282,7 +282,8 @@ def test_run_batch_item_errors_stay_with_their_item(tmp_path):
     p = Pipeline().add_input("text", "text").add_input("k", "integer", default=0)
     p.add_node("s", "t_split", inputs={"text": "inputs.text"})
     p.add_output("first", "s.words[0]")
-    res = run_batch(p, [{"text": "a b"}, {"text": ""}, {"text": "c", "k": "x"}, {"text": "d"}], cache=False)
+    res = run_batch(p.validate(), [{"text": "a b"}, {"text": ""}, {"text": "c", "k": "x"}, {"text": "d"}],
+                    cache=False)
     assert res[0].outputs["first"] == "a" and res[3].outputs["first"] == "d"
     assert isinstance(res[1], SocraticError) and "index 0 out of range" in str(res[1])
     assert isinstance(res[2], SocraticError) and "expected an integer, got 'x'" in str(res[2])

@@ -84,7 +84,7 @@ def test_items_of_a_batch_with_the_same_inputs_compute_a_node_once(tmp_path):
     from socratic.engine.runner import run_batch
 
     items = [{"video": "a", "question": "x"}, {"video": "a", "question": "y"}, {"video": "b", "question": "x"}]
-    results = run_batch(p, items, cache_dir=tmp_path / "cache")
+    results = run_batch(p.validate(), items, cache_dir=tmp_path / "cache")
     assert [r["v"] for r in results] == ["A", "A", "B"] and [r["q"] for r in results] == ["X", "Y", "X"]
     assert sorted(CALLS) == ["a", "b", "x", "y"]  # "a" and "x" once each
     cached = [{rec.node: rec.cached for rec in r.trace.records} for r in results]

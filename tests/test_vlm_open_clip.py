@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from socratic.errors import ModelNotFound, SocraticError
-from socratic.models.loader import _BACKENDS, ModelSpec
+from socratic.models.backends import backend_loader
+from socratic.models.loader import ModelSpec
 from socratic.models.vlm_open_clip import OpenClipVLM, quick_gelu
 
 TINY = {"embed_dim": 32,
@@ -151,9 +152,9 @@ def test_random_init_is_seeded_and_leaves_global_rng_alone():
 
 
 def test_registered_backend_and_spec_options():
-    assert _BACKENDS[("vlm", "open_clip")] is OpenClipVLM
+    assert backend_loader("vlm", "open_clip") is OpenClipVLM
     spec = ModelSpec("clip", "vlm", "open_clip", {"config": TINY, "random_init": True, "seed": 3, "batch_size": 4})
-    vlm = _BACKENDS[("vlm", "open_clip")](spec)
+    vlm = backend_loader("vlm", "open_clip")(spec)
     assert vlm.batch_size == 4 and vlm.seed == 3 and vlm.embed_dim == 32
     assert vlm.fingerprint == tiny(seed=3).fingerprint
     assert vlm.tokenizer(["hi"]).shape == (1, 77)

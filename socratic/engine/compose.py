@@ -13,9 +13,9 @@ from typing import Any, Callable
 from ..errors import SocraticError
 from ..paths import REPO_DIR, pipeline_path
 from ..registry import get_node_type
+from ..trace_schema import SEP
 from .spec import PIPELINE, NodeSpec, PipelineSpec, parse_ref, split_index
 
-SEP = "/"
 PARAMS = ("file", "pipeline", "models")
 SHIPPED = REPO_DIR / "pipelines"  # a bare file name is also looked up here
 
@@ -31,6 +31,7 @@ class Group:
     inputs: dict[str, str] = field(default_factory=dict)  # inner input -> ref
     outputs: dict[str, str] | None = field(default_factory=dict)  # inner output -> ref; None: the include failed
     map: list[str] = field(default_factory=list)
+    spec: PipelineSpec | None = field(default=None, repr=False, compare=False)  # as loaded, not expanded
 
 
 Chain = tuple[Any, ...]  # the includes above: resolved file paths or object ids
@@ -93,6 +94,7 @@ class _Include:
         if loaded is None:
             return group
         inner, ident = loaded
+        group.spec = inner
         flat, more = expand(inner, chain + (ident,) if ident else chain)
         self.problems.extend(self._named(p) for p in [*flat.load_problems, *more])
         group.file, group.title = inner.source if ident and not isinstance(ident, int) else None, inner.name
@@ -108,7 +110,8 @@ class _Include:
 
         for gname, g in flat.groups.items():  # includes inside the included pipeline
             self.out.groups[self.prefix + gname] = Group(self.prefix + gname, g.file, g.title, g.site, local(g.inputs),
-                                                         None if g.outputs is None else local(g.outputs), g.map)
+                                                         None if g.outputs is None else local(g.outputs), g.map,
+                                                         g.spec)
         group.inputs = {x: t for x, (t, _) in targets.items()}
         group.outputs = local(flat.outputs)
         for o, ref in group.outputs.items():
@@ -351,9 +354,11 @@ def _link_all(out: PipelineSpec, links: dict[str, str], problems: list[SocraticE
             g.outputs = {k: link(r, None) for k, r in g.outputs.items()}
 
 
-def inlined(spec: PipelineSpec, prompts: dict[str, dict[str, Any]], prefix: str = "") -> dict[str, Any]:
-    """`spec` as plain data with every include inline (`pipeline:` mappings) and the given resolved params
-    (flat node name -> {param: value}, e.g. prompt texts) in place: a worker needs none of the driver's files."""
+def inlined(spec: PipelineSpec, prompts: dict[str, dict[str, Any]], groups: dict[str, Group],
+            prefix: str = "") -> dict[str, Any]:
+    """`spec` as plain data with every include inline (`pipeline:` mappings, the specs `expand` loaded into
+    `groups`) and the given resolved params (flat node name -> {param: value}, e.g. prompt texts) in place: a
+    worker needs none of the driver's files."""
     d = spec.to_dict()
     for name, ns in spec.nodes.items():
         params = d["nodes"][name].setdefault("params", {})
@@ -362,12 +367,8 @@ def inlined(spec: PipelineSpec, prompts: dict[str, dict[str, Any]], prefix: str 
             if not params:
                 del d["nodes"][name]["params"]
             continue
-        inner = ns.params.get("pipeline")
-        if not isinstance(inner, PipelineSpec):
-            found = _find(str(ns.params.get("file", "")), spec.source) if "file" in ns.params else None
-            inner = (PipelineSpec.from_yaml(found) if found else
-                     PipelineSpec.from_dict(inner, source=spec.source) if isinstance(inner, dict) else None)
-        if inner is not None:
+        group = groups.get(prefix + name)
+        if group is not None and group.spec is not None:
             params.pop("file", None)
-            params["pipeline"] = inlined(inner, prompts, prefix + name + SEP)
+            params["pipeline"] = inlined(group.spec, prompts, groups, prefix + name + SEP)
     return d

@@ -1,36 +1,27 @@
-"""JSON Lines reading with line-numbered errors (UTF-8, a byte-order mark allowed)."""
+"""A dataset output read without taking it over (resume checks, evaluation): the latest record of each item, the
+items finished."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
-from ..errors import SocraticError
-
-
-def jsonl_records(lines: Iterable[str], file: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line; bad JSON or a non-object names file and line."""
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise SocraticError(f"invalid JSON: {exc.msg}", file=file, line=lineno) from None
-        if not isinstance(rec, dict):
-            raise SocraticError("each line must be a JSON object", file=file, line=lineno)
-        yield lineno, rec
+from ..json_lines import PER_ROW, read_jsonl
 
 
-def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    from .datasets.rows import decode_utf8
-
-    yield from jsonl_records(decode_utf8(Path(path)).split("\n"), str(path))
+def latest_records(out: str | Path, id_key: str = "id") -> dict[str, dict[str, Any]]:
+    """Read-only: the latest record of each item in a dataset output; lines that are no record (a torn last one)
+    are passed over."""
+    path = Path(out)
+    if not path.exists():
+        return {}
+    latest: dict[str, dict[str, Any]] = {}
+    for line in read_jsonl(path, PER_ROW):
+        if line.error is None and id_key in line.value:
+            latest[str(line.value[id_key])] = line.value
+    return latest
 
 
 def finished_ids(out: Path, *, key: str = "id") -> set[str]:
     """Read-only: ids whose latest record in a dataset output is not an error."""
-    from .datasets.output import latest_records
-
     return {k for k, rec in latest_records(out, key).items() if "error" not in rec}

@@ -1,5 +1,5 @@
-"""`Pipeline`: the definition (spec.py) with the entry points that check and run it. The engine's top module:
-it imports validate, runner and datasets; none of them imports it."""
+"""`Pipeline`: the definition (spec.py) with the entry points that compile and run it. The engine's top module:
+it imports compile, runner and datasets; none of them imports it, and below it everything takes a Plan."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any, Iterable
 
 from ..errors import SocraticError, ValidationError
 from .compose import expand
+from .compile import MODEL_OPTIONS, Plan, compile
 from .datasets import run_dataset
 from .runner import RunResult, run_pipeline
 from .spec import PipelineSpec
-from .validate import Plan, validate
 
 
 class Pipeline(PipelineSpec):
@@ -25,12 +25,13 @@ class Pipeline(PipelineSpec):
             raise ValidationError(problems)
         return flat  # type: ignore[return-value]
 
-    def validate(self, *, raise_on_error: bool = True, files: bool = True) -> Plan:
-        """Every problem at once (ValidationError), else the checked plan the runner executes. `files=False`
-        accepts data files named in params that do not exist yet (e.g. a PICa memory still to be built)."""
-        return validate(self, raise_on_error=raise_on_error, files=files)
+    def validate(self, *, raise_on_error: bool = True, files: bool = True, **model_options: Any) -> Plan:
+        """Every problem at once (ValidationError), else the compiled Plan the runner executes. `files=False`
+        accepts data files named in params that do not exist yet (e.g. a PICa memory still to be built). Model
+        options: profile, random_vlm, random_atm, random_captioner, models (overrides)."""
+        return compile(self, raise_on_error=raise_on_error, files=files, **model_options)
 
-    def run(self, inputs: dict[str, Any] | None = None, /, *, profile: str | None = None, random_vlm: bool = False,
+    def run(self, inputs: dict[str, Any] | None = None, /, *, profile: str | None = None, random_vlm: bool | str = False,
             random_atm: bool = False, random_captioner: bool = False, cache: bool = True, cache_dir: Any = None,
             seed: int = 0, progress: bool = False, max_workers: int = 4,
             models: dict[str, dict[str, Any]] | None = None, **named_inputs: Any) -> RunResult:
@@ -39,11 +40,13 @@ class Pipeline(PipelineSpec):
         both = set(inputs or {}) & set(named_inputs)
         if both:
             raise SocraticError(f"input(s) {', '.join(sorted(both))} given twice: in the dict and as keywords")
-        return run_pipeline(self, {**(inputs or {}), **named_inputs}, profile=profile, random_vlm=random_vlm,
-                            random_atm=random_atm, random_captioner=random_captioner, cache=cache, cache_dir=cache_dir,
-                            seed=seed, progress=progress, max_workers=max_workers, models=models)
+        plan = compile(self, profile=profile, random_vlm=random_vlm, random_atm=random_atm,
+                       random_captioner=random_captioner, models=models)
+        return run_pipeline(plan, {**(inputs or {}), **named_inputs}, cache=cache, cache_dir=cache_dir, seed=seed,
+                            progress=progress, max_workers=max_workers)
 
     def run_dataset(self, data: str | Path | Iterable[dict[str, Any]], out: str | Path, *, engine: str = "local",
                     **opts: Any) -> dict[str, int]:
         """Map the pipeline over a dataset; one JSONL line per item; resumes where a killed run stopped."""
-        return run_dataset(self, data, out, engine=engine, **opts)
+        plan = compile(self, **{k: opts.pop(k) for k in MODEL_OPTIONS if k in opts})
+        return run_dataset(plan, data, out, engine=engine, **opts)

@@ -12,10 +12,11 @@ from typing import Any
 from ..encoding import json_document
 from ..errors import SocraticError
 from ..paths import write_atomic
+from ..trace_schema import NODES, OUTPUTS, PIPELINE, VERSION, WARNINGS
 from .datasets.output import check_out_path
 
-_OURS_START = re.compile(rb'^\s*\{\s*"(outputs|schema_version|pipeline)"\s*:')
-_SHAPES = ({"outputs", "warnings"}, {"pipeline", "warnings", "nodes"})  # a result; a trace (docs/trace.md)
+_OURS_START = re.compile(rb'^\s*\{\s*"(' + "|".join((OUTPUTS, VERSION, PIPELINE)).encode() + rb')"\s*:')
+_SHAPES = ({OUTPUTS, WARNINGS}, {PIPELINE, WARNINGS, NODES})  # a result; a trace (docs/trace.md)
 
 
 def is_run_json(path: Path) -> bool:

@@ -1,4 +1,4 @@
-"""Execute a validated plan over a batch of items: nodes in topological order, independent branches concurrently,
+"""Execute a compiled plan over a batch of items: nodes in topological order, independent branches concurrently,
 each node called once for the whole batch when it is batched (per item otherwise)."""
 
 from __future__ import annotations
@@ -13,15 +13,16 @@ from ..context import Context
 from ..errors import ModelNotFound, SocraticError
 from ..models.loader import ModelSpec, is_loaded, load_model
 from ..node import NodeType, normalise_outputs
+from ..trace_schema import FILE, INPUTS, ITEMS, OUTPUTS, PIPELINE, TRACE, WARNINGS
 from ..types import coerce_input
 from .cache import NodeCache, node_key
-from .spec import PipelineSpec, parse_ref, split_index
+from .spec import parse_ref, split_index
 from .progress import NodeLines, on_terminal
 from .trace import NodeRecord, Trace, summarise
-from .validate import Plan
+from .compile import MODEL_OPTIONS, Plan
 
-RUN_OPTIONS = ("profile", "random_vlm", "random_atm", "random_captioner", "cache", "cache_dir", "seed", "progress",
-               "max_workers", "models")
+BATCH_OPTIONS = ("cache", "cache_dir", "seed", "progress", "max_workers")
+RUN_OPTIONS = MODEL_OPTIONS + BATCH_OPTIONS  # compile's, then run_batch's
 
 
 @dataclass
@@ -34,46 +35,14 @@ class RunResult:
         return self.outputs[key]
 
     def to_dict(self, *, trace: bool = True) -> dict[str, Any]:
-        d = {"outputs": summarise(self.outputs), "warnings": list(self.warnings)}
+        d = {OUTPUTS: summarise(self.outputs), WARNINGS: list(self.warnings)}
         if trace:
-            d["trace"] = self.trace.to_dict()
+            d[TRACE] = self.trace.to_dict()
         return d
 
 
 class BatchCallFailed(Exception):
     """A node call shared by several items failed: the caller retries each item alone."""
-
-
-def resolve_models(plan: Plan, *, profile: str | None = None, random_vlm: bool = False, random_atm: bool = False,
-                   random_captioner: bool = False, overrides: dict[str, dict[str, Any]] | None = None
-                   ) -> dict[str, ModelSpec]:
-    """The pipeline's model specs after a profile, explicit overrides, and the random stand-ins (CLIP, CLAP,
-    captioner)."""
-    specs = dict(plan.models)
-    if profile:
-        from ..models.profiles import apply_profile
-
-        specs = apply_profile(specs, profile)
-    for name, opts in (overrides or {}).items():
-        if name not in specs:
-            raise SocraticError(f"override for unknown model '{name}'", field=f"models.{name}")
-        specs[name] = ModelSpec.from_dict(name, {**specs[name].to_dict(), **opts})
-    # Explicit requests only: small random-init models stand in, and their outputs carry a warning.
-    stand_ins = {}
-    if random_vlm:
-        from ..models.vlm_open_clip import STAND_IN_CONFIG
-
-        stand_ins["vlm"] = ("open_clip", {"config": STAND_IN_CONFIG})
-    if random_atm:
-        stand_ins["atm"] = ("clap", {})  # the backend's tiny default config
-    if random_captioner:
-        stand_ins["captioner"] = ("transformers", {})  # a tiny LLaVA-style model (captioner_stand_in.py)
-    for name, s in specs.items():
-        if s.family in stand_ins:
-            backend_name, extra = stand_ins[s.family]
-            keep = {k: v for k, v in s.options.items() if k in ("device", "dtype", "batch_size", "seed")}
-            specs[name] = ModelSpec(name, s.family, backend_name, {**keep, **extra, "random_init": True})
-    return specs
 
 
 def _bind_inputs(plan: Plan, given: dict[str, Any]) -> dict[str, Any]:
@@ -96,9 +65,9 @@ def _bind_inputs(plan: Plan, given: dict[str, Any]) -> dict[str, Any]:
 class _Run:
     """One batch: per-item values, records and errors. An item that fails drops out of later nodes."""
 
-    def __init__(self, plan: Plan, specs: dict[str, ModelSpec], n: int, *, cache: bool, cache_dir: Any, seed: int,
-                 progress: bool, lines: NodeLines | None = None):
-        self.plan, self.specs, self.seed, self.progress, self.lines = plan, specs, seed, progress, lines
+    def __init__(self, plan: Plan, n: int, *, cache: bool, cache_dir: Any, seed: int, progress: bool,
+                 lines: NodeLines | None = None):
+        self.plan, self.specs, self.seed, self.progress, self.lines = plan, plan.specs, seed, progress, lines
         self.cache = NodeCache(cache_dir) if cache else None
         self.values: list[dict[str, dict[str, Any]]] = [{} for _ in range(n)]
         self.records: list[dict[str, NodeRecord]] = [{} for _ in range(n)]
@@ -349,32 +318,25 @@ def _groups(plan: Plan, run: _Run, i: int) -> dict[str, dict[str, Any]]:
     """What the trace says of each included pipeline: its file, and the values at its inputs and outputs."""
     out = {}
     for name, g in plan.pipeline.groups.items():
-        rec: dict[str, Any] = {"pipeline": g.title, "file": g.file}
-        for part, refs in (("inputs", g.inputs), ("outputs", g.outputs or {})):
+        rec: dict[str, Any] = {PIPELINE: g.title, FILE: g.file}
+        for part, refs in ((INPUTS, g.inputs), (OUTPUTS, g.outputs or {})):
             try:
                 rec[part] = summarise({k: run.ref_value(i, r) for k, r in refs.items()})
             except (SocraticError, KeyError, TypeError):  # a value the run did not reach
                 rec[part] = {}
         if g.map:
-            rec["items"] = len(rec["inputs"].get(g.map[0]) or [])
+            rec[ITEMS] = len(rec[INPUTS].get(g.map[0]) or [])
         out[name] = rec
     return out
 
 
-def run_batch(pipeline: PipelineSpec, items: Sequence[dict[str, Any]], *, profile: str | None = None,
-              random_vlm: bool = False, random_atm: bool = False, random_captioner: bool = False,
-              cache: bool = True, cache_dir: Any = None, seed: int = 0, progress: bool = False, max_workers: int = 4,
-              models: dict[str, dict[str, Any]] | None = None, plan: Plan | None = None
-              ) -> list[RunResult | SocraticError]:
-    """Run the pipeline once over several items' inputs: batched nodes get every item in one call.
+def run_batch(plan: Plan, items: Sequence[dict[str, Any]], *, cache: bool = True, cache_dir: Any = None,
+              seed: int = 0, progress: bool = False, max_workers: int = 4) -> list[RunResult | SocraticError]:
+    """Run the plan once over several items' inputs: batched nodes get every item in one call.
     Each item gets its own result or error; a failing shared call is retried item by item.
     Missing weights (ModelNotFound) stop the whole batch."""
-    plan = plan or pipeline.validate()
-    specs = resolve_models(plan, profile=profile, random_vlm=random_vlm, random_atm=random_atm,
-                           random_captioner=random_captioner, overrides=models)
     lines = NodeLines(len(plan.order)) if progress and len(items) == 1 and on_terminal() else None
-    run = _Run(plan, specs, len(items), cache=cache, cache_dir=cache_dir, seed=seed, progress=progress,
-               lines=lines)
+    run = _Run(plan, len(items), cache=cache, cache_dir=cache_dir, seed=seed, progress=progress, lines=lines)
     for i, given in enumerate(items):
         try:
             run.values[i]["inputs"] = _bind_inputs(plan, given)
@@ -383,17 +345,15 @@ def run_batch(pipeline: PipelineSpec, items: Sequence[dict[str, Any]], *, profil
     try:
         _schedule(plan, run, max_workers)
     except BatchCallFailed:
-        opts = dict(profile=profile, random_vlm=random_vlm, random_atm=random_atm, random_captioner=random_captioner,
-                    cache=cache, cache_dir=cache_dir,
-                    seed=seed, progress=progress, max_workers=max_workers, models=models, plan=plan)
-        return [run.errors[i] if i in run.errors else run_batch(pipeline, [given], **opts)[0]
+        opts = dict(cache=cache, cache_dir=cache_dir, seed=seed, progress=progress, max_workers=max_workers)
+        return [run.errors[i] if i in run.errors else run_batch(plan, [given], **opts)[0]
                 for i, given in enumerate(items)]
     return [_result(plan, run, i) for i in range(len(items))]
 
 
-def run_pipeline(pipeline: PipelineSpec, inputs: dict[str, Any], **opts: Any) -> RunResult:
+def run_pipeline(plan: Plan, inputs: dict[str, Any], **opts: Any) -> RunResult:
     """One item: its result, or its error raised."""
-    (result,) = run_batch(pipeline, [inputs], **opts)
+    (result,) = run_batch(plan, [inputs], **opts)
     if isinstance(result, SocraticError):
         raise result
     return result

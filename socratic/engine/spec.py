@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import SocraticError
+from ..trace_schema import INCLUDE_TYPE
 from .yaml_io import dump_yaml, line_of, load_yaml, load_yaml_file
 
 SECTIONS = ("name", "description", "models", "inputs", "nodes", "outputs")
 NODE_KEYS = ("type", "params", "inputs", "map", "cache")
-PIPELINE = "pipeline"  # the node type that includes another pipeline
+PIPELINE = INCLUDE_TYPE  # the node type that includes another pipeline
 
 
 @dataclass

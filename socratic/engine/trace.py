@@ -14,9 +14,9 @@ import torch
 from PIL import Image
 
 from ..encoding import json_document
+from ..trace_schema import (CACHED, INCLUDE_TYPE, MEDIA, MODELS, NODE, NODES, PIPELINE, SCHEMA_VERSION, SECONDS,
+                            SEP, TYPE, VERSION, WARNINGS, NodeRecord)
 from .transcript import MEDIA_PREFIXES, compact_transcript
-
-SCHEMA_VERSION = 2  # docs/trace.md; 2 added schema_version, media thumbnails and each record's sources
 
 _SECRET = re.compile(r"(sk-[A-Za-z0-9_\-]{8,}|(?i:api[_-]?key)['\"]?\s*[:=]\s*['\"]?[^'\"\s,}]+)")
 
@@ -53,21 +53,6 @@ def summarise(value: Any, depth: int = 0) -> Any:
 
 
 @dataclass
-class NodeRecord:
-    node: str
-    type: str
-    inputs: dict[str, Any]
-    outputs: dict[str, Any]
-    params: dict[str, Any]
-    models: dict[str, str]
-    seconds: float
-    cached: bool
-    items: int | None = None  # set for mapped nodes
-    warnings: list[str] = field(default_factory=list)
-    sources: dict[str, str] = field(default_factory=dict)  # port -> "node.output" | "inputs.name"
-
-
-@dataclass
 class Trace:
     pipeline: str
     records: list[NodeRecord] = field(default_factory=list)  # every node run; included ones as `caption/places`
@@ -76,9 +61,9 @@ class Trace:
 
     def to_dict(self) -> dict[str, Any]:
         table = MediaTable()
-        nodes = _nested([table.refer(asdict(r)) for r in self.records], table.refer(self.groups))
-        return {"schema_version": SCHEMA_VERSION, "pipeline": self.pipeline, "warnings": list(self.warnings),
-                "nodes": nodes, "media": table.entries}
+        nodes = _nested([table.refer(r.to_dict()) for r in self.records], table.refer(self.groups))
+        return {VERSION: SCHEMA_VERSION, PIPELINE: self.pipeline, WARNINGS: list(self.warnings), NODES: nodes,
+                MEDIA: table.entries}
 
     def to_json(self, indent: int = 2) -> str:
         """The trace as JSON text (a NaN written as null, with a warning in the trace)."""
@@ -126,22 +111,22 @@ def _nested(records: list[dict[str, Any]], groups: dict[str, dict[str, Any]]) ->
         if not path:
             return top
         if path not in made:
-            parent, _, short = path.rpartition("/")
-            made[path] = {"node": short, "type": "pipeline", **groups.get(path, {}), "models": {}, "seconds": 0.0,
-                          "cached": True, "warnings": [], "nodes": []}
+            parent, _, short = path.rpartition(SEP)
+            made[path] = {NODE: short, TYPE: INCLUDE_TYPE, **groups.get(path, {}), MODELS: {}, SECONDS: 0.0,
+                          CACHED: True, WARNINGS: [], NODES: []}
             holder(parent).append(made[path])
-        return made[path]["nodes"]
+        return made[path][NODES]
 
     for r in records:
-        path, _, short = r["node"].rpartition("/")
-        holder(path).append({**r, "node": short})
+        path, _, short = r[NODE].rpartition(SEP)
+        holder(path).append({**r, NODE: short})
         while path:  # totals up the chain of includes
             g = made[path]
-            g["seconds"] = round(g["seconds"] + r["seconds"], 4)
-            g["cached"] = g["cached"] and r["cached"]
-            g["models"].update(r["models"])
-            g["warnings"] += [w for w in r["warnings"] if w not in g["warnings"]]
-            path = path.rpartition("/")[0]
+            g[SECONDS] = round(g[SECONDS] + r[SECONDS], 4)
+            g[CACHED] = g[CACHED] and r[CACHED]
+            g[MODELS].update(r[MODELS])
+            g[WARNINGS] += [w for w in r[WARNINGS] if w not in g[WARNINGS]]
+            path = path.rpartition(SEP)[0]
     return top
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
+from ..trace_schema import INCLUDE_TYPE, SEP
+
 FOLD = 8  # list elements shown before "… N more"
 # How trace.summarise describes media and tensors: not language, left out of transcripts.
 MEDIA_PREFIXES = ("<image ", "<tensor ", "<array ", "<keyframe ")
@@ -163,13 +165,14 @@ def compact_transcript(records: Iterable[Any]) -> str:
                     if item:
                         out.append(f"  [{i}] " + item[0].lstrip())
                         out.extend(item[1:])
-        parts = r.node.split("/")
+        parts = r.node.split(SEP)
         if len(out) > start and len(parts) > 1:  # a node of an included pipeline: under its heading, indented
             heads = []
             for d in range(1, len(parts)):
-                if "/".join(parts[:d]) not in headed:
-                    headed.add("/".join(parts[:d]))
-                    heads.append(f"{'  ' * (d - 1)}── {'/'.join(parts[:d])} [pipeline]")
+                include = SEP.join(parts[:d])
+                if include not in headed:
+                    headed.add(include)
+                    heads.append(f"{'  ' * (d - 1)}── {include} [{INCLUDE_TYPE}]")
             out[start:] = heads + ["  " * (len(parts) - 1) + line for line in out[start:]]
         for port, v in r.outputs.items():
             _remember(seen, v, f"{r.node}.{port}")

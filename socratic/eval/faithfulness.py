@@ -11,13 +11,13 @@ A text *mentions* a fact when every keyword occurs in it at the start of a word,
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import SocraticError
+from ..json_lines import read_jsonl
 
 
 @dataclass(frozen=True)
@@ -31,11 +31,9 @@ class Fact:
 def load_facts(path: str | Path) -> list[Fact]:
     """Facts from a JSONL file, one {t, sentence, keywords, question} object a line."""
     facts = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
+    for line in read_jsonl(path):
+        row = line.value
         try:
-            row = json.loads(line)
             keywords = row["keywords"]
             if not (isinstance(keywords, list) and keywords and all(isinstance(k, str) and k.strip()
                                                                      for k in keywords)):
@@ -43,7 +41,7 @@ def load_facts(path: str | Path) -> list[Fact]:
             facts.append(Fact(float(row["t"]), str(row["sentence"]), tuple(keywords), str(row["question"])))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise SocraticError(f"not a fact {{t, sentence, keywords, question}}: {exc}", file=str(path),
-                                line=n) from None
+                                line=line.number) from None
     return facts
 
 

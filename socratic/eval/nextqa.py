@@ -11,8 +11,8 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..engine.datasets.rows import decode_utf8
 from ..errors import SocraticError
+from ..json_lines import decode_utf8
 from .choices import Choices, load_json, read_choices, refuse_existing, shortfall_lines, write_jsonl
 
 N_OPTIONS = 5

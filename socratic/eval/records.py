@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SocraticError
+from ..json_lines import jsonl_lines
 
 
 def read_records(path: str | Path) -> list[tuple[str, Any]]:
@@ -31,11 +32,4 @@ def _parse(p: Path) -> list[tuple[str, Any]]:
             return [(f"entry {k}", r) for k, r in enumerate(json.loads(text))]
         except json.JSONDecodeError as exc:
             raise SocraticError(f"not valid JSON ({exc})", file=str(p)) from None
-    out = []
-    for k, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                out.append((f"line {k}", json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise SocraticError(f"invalid JSON ({exc.msg})", file=str(p), line=k) from None
-    return out
+    return [(f"line {line.number}", line.value) for line in jsonl_lines(text, str(p), objects=False)]

@@ -18,7 +18,7 @@ import typer
 
 from ..cli_errors import cli_errors
 from ..errors import SocraticError
-from ..engine.jsonl import iter_jsonl
+from ..json_lines import read_jsonl
 from ..paths import write_atomic
 from .msrvtt import load_gallery
 
@@ -69,7 +69,7 @@ def _records(p: Path):
             raise SocraticError(f"not valid JSON ({exc})", file=str(p)) from None
         yield 1, rec if isinstance(rec, dict) else {}
         return
-    yield from iter_jsonl(p)
+    yield from ((line.number, line.value) for line in read_jsonl(p))
 
 
 def read_predictions(path: str | Path) -> tuple[list[Prediction], list[str]]:

@@ -148,17 +148,28 @@ def _as_image(img: Any) -> Image.Image:
         return im.convert("RGB")
 
 
-def build_long_video(out_path: str | Path, scenes: Sequence[tuple[Any, float]],
+# Camera motion within a scene (zoompan over a still twice the frame's size): `on` is the frame number.
+MOTIONS = {
+    "zoom": None,  # the slow `zoom` of build_long_video, centred
+    "pan": ("1.5", "(iw-iw/zoom)*(0.5-0.5*cos(2*PI*on/{period}))", "(ih-ih/zoom)/2"),  # a head turning, 24 s
+    "shake": ("1.25", "(iw-iw/zoom)*(0.5+0.2*sin(on*0.9))", "(ih-ih/zoom)*(0.5+0.2*sin(on*1.3))"),  # walking
+}
+
+
+def build_long_video(out_path: str | Path, scenes: Sequence[tuple[Any, float] | tuple[Any, float, str]],
                      narrations: Sequence[tuple[float, str]] = (), *, fps: float = 2, size: tuple[int, int] = (320, 240),
                      zoom: float = 0.0, voice: str = "en", wpm: int = 150, rate: int = 16000) -> Path:
     """An hour-scale video from stills: scene i shows `scenes[i][0]` for `scenes[i][1]` seconds, with a slow
-    zoom of `zoom` per second (e.g. 0.001; 0 keeps it static), and each `(time, text)` narration is spoken from
-    that time on. Built in one ffmpeg pass with low frame rate and size, so minutes of video take seconds."""
+    zoom of `zoom` per second (e.g. 0.001; 0 keeps it static) or the camera motion named third in the scene
+    ("pan", "shake": MOTIONS), and each `(time, text)` narration is spoken from that time on. Built in one ffmpeg pass with low frame rate and size, so minutes of video take seconds."""
     if not scenes:
         raise SocraticError("build_long_video: no scenes given")
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    total = sum(float(s) for _, s in scenes)
+    total = sum(float(s[1]) for s in scenes)
+    bad = [s[2] for s in scenes if len(s) > 2 and s[2] not in MOTIONS]
+    if bad:
+        raise SocraticError(f"build_long_video: unknown motion {bad[0]!r} (one of {', '.join(MOTIONS)})")
     w, h = size
     with tempfile.TemporaryDirectory() as tmp:
         track = np.zeros(int(round(total * rate)), dtype=np.float32)
@@ -172,16 +183,18 @@ def build_long_video(out_path: str | Path, scenes: Sequence[tuple[Any, float]],
         wav = write_wav(Path(tmp) / "narration.wav", track, rate)
         del track
         args: list[str] = ["ffmpeg", "-y", "-loglevel", "error"]
-        for i, (img, _) in enumerate(scenes):
+        for i, (img, *_) in enumerate(scenes):
             png = Path(tmp) / f"scene{i}.png"
             ImageOps.fit(_as_image(img), (w * 2, h * 2)).save(png)  # zoom from a larger still: no blur
             args += ["-i", str(png)]
         args += ["-i", str(wav)]
         parts = []
-        for i, (_, seconds) in enumerate(scenes):
+        for i, (_, seconds, *motion) in enumerate(scenes):
             frames = max(1, int(round(float(seconds) * fps)))
-            z = f"1+{zoom / fps:.8f}*on" if zoom else "1"
-            parts.append(f"[{i}:v]zoompan=z='{z}':x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)':d={frames}:"
+            z, x, y = MOTIONS.get(motion[0] if motion else "zoom") or (
+                f"1+{zoom / fps:.8f}*on" if zoom else "1", "iw/2-(iw/zoom/2)", "ih/2-(ih/zoom/2)")
+            x = x.format(period=f"{24 * fps:g}")
+            parts.append(f"[{i}:v]zoompan=z='{z}':x='{x}':y='{y}':d={frames}:"
                          f"s={w}x{h}:fps={fps},format=yuv420p[v{i}]")
         n = len(scenes)
         graph = ";".join(parts) + ";" + "".join(f"[v{i}]" for i in range(n)) + f"concat=n={n}:v=1:a=0[v]"

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import ModelNotFound, SocraticError
 from .base import ALM, Segment, Transcript
-from .loader import ModelSpec, backend, pick_device
+from .loader import ModelSpec, pick_device
 from .resolve import check_options, fingerprint_dir, hf_cache_dir, offline, resolve_weights, weight_option
 
 SAMPLE_RATE = 16000
@@ -66,7 +66,6 @@ def _segments(raw, duration: float) -> list[Segment]:
 
 # ---- faster-whisper -----------------------------------------------------------------------------------
 
-@backend("alm", "faster_whisper")
 def load_faster_whisper(spec: ModelSpec) -> "FasterWhisperALM":
     return FasterWhisperALM(spec)
 
@@ -130,7 +129,6 @@ class FasterWhisperALM(ALM):
 
 # ---- openai-whisper -----------------------------------------------------------------------------------
 
-@backend("alm", "whisper")
 def load_openai_whisper(spec: ModelSpec) -> "OpenAIWhisperALM":
     return OpenAIWhisperALM(spec)
 

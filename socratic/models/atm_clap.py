@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from ..errors import ModelNotFound, SocraticError
 from .base import AudioText
 from .embed_cache import cached_text_embeddings
-from .loader import ModelSpec, backend, pick_device, pick_dtype
+from .loader import ModelSpec, pick_device, pick_dtype
 from .resolve import check_options, resolve_weights, weight_option
 
 OPTIONS = {"random_init", "seed", "config", "device", "dtype", "batch_size"}
@@ -50,7 +50,6 @@ def word_tokenizer(words: Sequence[str]):
                                    unk_token="<unk>", model_max_length=MAX_TOKENS)
 
 
-@backend("atm", "clap")
 class ClapAudioText(AudioText):
     """CLAP via transformers' ClapModel + ClapProcessor. Weights: `id:` (a hub id such as
     laion/clap-htsat-unfused, found in the local Hugging Face cache, or a local directory), `path:` (a local

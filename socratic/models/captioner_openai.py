@@ -24,7 +24,7 @@ from .base import Captioner
 from .captioner_transformers import DEFAULT_PROMPT
 from .images import clip_of
 from .lm_openai import OpenAILM
-from .loader import ModelSpec, backend
+from .loader import ModelSpec
 
 _HTTP_OPTIONS = {"base_url", "model", "id", "api_key_env", "timeout", "max_retries", "concurrency",
                  "retry_base_delay", "retry_max_delay"}
@@ -41,7 +41,6 @@ def data_uri(image: Image.Image, *, max_side: int | None = 1024, quality: int = 
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-@backend("captioner", "openai")
 class OpenAICaptioner(Captioner):
     def __init__(self, spec: ModelSpec | None = None, /, **options: Any):
         opts = {**(spec.options if spec else {}), **options}

@@ -28,7 +28,7 @@ import torch
 from ..errors import ModelNotFound, SocraticError
 from .base import Captioner
 from .images import clip_of, middle
-from .loader import ModelSpec, backend, pick_device, pick_dtype
+from .loader import ModelSpec, pick_device, pick_dtype
 from .resolve import check_options, resolve_weights
 
 OPTIONS = {"device", "dtype", "batch_size", "chat", "prompt", "trust_remote_code", "random_init", "seed"}
@@ -36,7 +36,6 @@ DEFAULT_PROMPT = "Describe what is happening in this image in one sentence."
 TASK_PROMPTS = {"florence2": "<CAPTION>"}  # models that take a task token rather than an instruction
 
 
-@backend("captioner", "transformers")
 def load_transformers_captioner(spec: ModelSpec) -> "TransformersCaptioner":
     return TransformersCaptioner.from_spec(spec)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from .base import LM, Completion
-from .loader import ModelSpec, backend
+from .loader import ModelSpec
 from .lm_transformers import OPTIONS as TF_OPTIONS
 from .lm_transformers import TransformersLM
 from .resolve import WEIGHT_OPTIONS, check_options
@@ -30,7 +30,6 @@ LLAMA_ONLY = {"n_ctx", "n_threads"}
 SHARED = {"chat", "instruct", *WEIGHT_OPTIONS, "file", "revision"}
 
 
-@backend("lm", "hybrid")
 def load_hybrid_lm(spec: ModelSpec) -> "HybridLM":
     check_options(spec, TF_OPTIONS | LLAMA_ONLY)
     o = spec.options

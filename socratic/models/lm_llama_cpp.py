@@ -24,7 +24,7 @@ import torch
 from ..errors import SocraticError
 from . import llama_probe
 from .base import LM, Completion, instruct_name, prepare_decoding
-from .loader import ModelSpec, backend
+from .loader import ModelSpec
 from .lm_transformers import _copy, _sample, row_seed
 from .resolve import check_options, resolve_weights
 
@@ -32,7 +32,6 @@ OPTIONS = {"chat", "instruct", "n_ctx", "n_threads", "batch_size"}
 MAX_SEQUENCES = 16  # samples decoded together
 
 
-@backend("lm", "llama_cpp")
 def load_llama_cpp_lm(spec: ModelSpec) -> "LlamaCppLM":
     return LlamaCppLM.from_spec(spec)
 

@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 from ..encoding import safe_text
 from ..errors import SocraticError
 from .base import LM, Completion, instruct_name
-from .loader import ModelSpec, backend
+from .loader import ModelSpec
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 MAX_DETAIL = 300  # characters of a server's message kept in an error
@@ -45,7 +45,6 @@ def is_loopback(base_url: str) -> bool:
         return False
 
 
-@backend("lm", "openai")
 class OpenAILM(LM):
     """Completions (default) or chat endpoint. The API key is read from `api_key_env` and only handed to the
     HTTP client: it never appears in repr, fingerprint, traces or error messages."""

@@ -25,14 +25,13 @@ from ..errors import SocraticError
 from ..paths import cache_dir
 from .base import LM, Completion, instruct_name, prepare_decoding
 from .hf_forward import accepts, cache_arg
-from .loader import ModelSpec, backend, pick_device, pick_dtype
+from .loader import ModelSpec, pick_device, pick_dtype
 from .packaged import sha256_file
 from .resolve import Weights, check_options, resolve_weights
 
 OPTIONS = {"device", "dtype", "chat", "instruct", "batch_size", "shared_prefill"}
 
 
-@backend("lm", "transformers")
 def load_transformers_lm(spec: ModelSpec) -> "TransformersLM":
     return TransformersLM.from_spec(spec)
 

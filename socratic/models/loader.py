@@ -1,4 +1,5 @@
-"""Model factory: one registry of backends, one pool so each model loads once per process."""
+"""Model factory: specs validated against the backend table (backends.py), one pool so each model loads once
+per process."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from ..errors import SocraticError
+from .backends import _BACKENDS, backend, backend_loader, check_backend  # noqa: F401 - _BACKENDS, backend: API
 from .base import MODEL_FAMILIES, Model
 
 
@@ -31,12 +33,7 @@ class ModelSpec:
         if family not in MODEL_FAMILIES:
             raise SocraticError(f"unknown model family {family!r} (one of {sorted(MODEL_FAMILIES)})",
                                 field=f"models.{name}.family")
-        if (family, backend) not in _BACKENDS:
-            _import_backends()
-        if (family, backend) not in _BACKENDS:
-            known = sorted(b for f, b in _BACKENDS if f == family)
-            raise SocraticError(f"unknown {family} backend {backend!r} (one of {known})",
-                                field=f"models.{name}.backend")
+        check_backend(family, backend, field=f"models.{name}.backend")
         return cls(name, family, backend, d)
 
     def to_dict(self) -> dict[str, Any]:
@@ -54,32 +51,15 @@ class ModelSpec:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-_BACKENDS: dict[tuple[str, str], Callable[[ModelSpec], Model]] = {}
 _POOL: dict[str, Model] = {}
 _LOCK = threading.Lock()
-
-
-def backend(family: str, name: str):
-    """Register `fn(spec) -> Model` as the loader of `family`/`name`."""
-
-    def wrap(fn):
-        _BACKENDS[(family, name)] = fn
-        return fn
-
-    return wrap
-
-
-def _import_backends() -> None:
-    # Imported lazily: each module pulls in its heavy library only when a backend is used.
-    from . import backends  # noqa: F401
 
 
 def load_model(spec: ModelSpec) -> Model:
     """The loaded model for `spec`, shared by every node (and pipeline) in this process."""
     with _LOCK:
         if spec.key not in _POOL:
-            _import_backends()
-            _POOL[spec.key] = _BACKENDS[(spec.family, spec.backend)](spec)
+            _POOL[spec.key] = backend_loader(spec.family, spec.backend)(spec)
         return _POOL[spec.key]
 
 

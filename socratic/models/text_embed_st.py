@@ -11,13 +11,12 @@ import torch.nn.functional as F
 from ..errors import ModelNotFound, SocraticError
 from .base import TextEmbedder
 from .embed_cache import cached_text_embeddings
-from .loader import ModelSpec, backend, pick_device
+from .loader import ModelSpec, pick_device
 from .resolve import check_options, resolve_weights
 
 OPTIONS = {"device", "batch_size"}
 
 
-@backend("text_embed", "sentence_transformers")
 class SentenceTransformerEmbedder(TextEmbedder):
     """Options: device (auto: CUDA when present), batch_size (32)."""
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..context import Context
 from ..errors import SocraticError
+from ..media.gate import FrameGate
 from ..media.keyframe import KeyFrame, clock
 from ..media.video import DEFAULT_MAX_SIDE, iter_frames, probe, sample_frames
 from ..models.base import VLM
@@ -58,9 +59,25 @@ def _chunks(frames: Iterator[tuple[float, Any]], size: int) -> Iterator[list[tup
         yield chunk
 
 
+GATE = 0.05  # see benchmarks/README.md "Long egocentric video": codec noise stays below it, a pan does not
+
+
+def _embed(vlm: VLM, images: list[Any], gate: FrameGate, last: np.ndarray | None) -> np.ndarray:
+    """CLIP embeddings of the frames the gate keeps; a frame it stops gets the last embedded frame's row."""
+    kept = [gate.keep(im) for im in images]
+    fresh = vlm.encode_images([im for im, k in zip(images, kept) if k]).float().cpu().numpy()
+    rows, j = [], 0
+    for k in kept:
+        if k:
+            last, j = fresh[j], j + 1
+        rows.append(last)
+    return np.stack(rows)
+
+
 @node("video_keyframes", outputs={"frames": list[KeyFrame], "timestamps": list[float], "ends": list[float],
                                   "coverage": dict})
-def video_keyframes(video: Video, scene_threshold: float | None = 0.95, *, vlm: VLM, stride_s: float = 2.0,
+def video_keyframes(video: Video, scene_threshold: float | None = 0.95, gate: float | None = GATE, *, vlm: VLM,
+                    stride_s: float = 2.0,
                     max_frames: int | None = None, chunk: int = 32, max_side: int | None = DEFAULT_MAX_SIDE,
                     preview_side: int = 256, ctx: Context) -> dict:
     """The whole video, streamed: a frame every `stride_s` seconds is decoded and embedded by CLIP `chunk` at
@@ -68,10 +85,15 @@ def video_keyframes(video: Video, scene_threshold: float | None = 0.95, *, vlm: 
     before it) become one key frame covering their time range (None: every frame is its own key frame). The
     threshold is an input, so a pipeline can expose it (`--input scene_threshold=0.9`).
 
+    `gate` (an input too; None or 0 turns it off): a frame whose 64×64 grey thumbnail differs from the last
+    embedded frame's by less than this (the largest 8×8-block mean absolute difference, 0–1) is not run through
+    CLIP: it takes that frame's embedding (media/gate.py). The default lets codec noise through and stops at
+    any visible change, a pan included.
+
     Outputs per key frame: `frames` (a `KeyFrame`: JPEG preview, CLIP embedding, time range), `timestamps` (its
     first frame, s) and `ends` (where it ends, s: the next key frame's start; the last runs to the end of the video,
     or of what was read). `coverage` says what was read: {duration, logged_to,
-    complete, note}. `max_frames` (off by default) stops after that many sampled frames; the log then says so.
+    complete, sampled, keyframes, gate_skipped, note}. `max_frames` (off by default) stops after that many sampled frames; the log then says so.
     """
     _check_cap(max_frames)
     if chunk < 1:
@@ -79,6 +101,9 @@ def video_keyframes(video: Video, scene_threshold: float | None = 0.95, *, vlm: 
     if scene_threshold is not None and not -1.0 <= scene_threshold <= 1.0:
         raise SocraticError(f"scene_threshold must be a cosine in [-1, 1] or null, got {scene_threshold}",
                             field="scene_threshold")
+    if gate is not None and not 0.0 <= gate <= 1.0:
+        raise SocraticError(f"gate must be a difference in [0, 1] or null, got {gate}", field="gate")
+    frame_gate = FrameGate(gate)
     info = probe(video)
     keys: list[KeyFrame] = []
     previous, sampled, stopped, last_t = None, 0, False, 0.0
@@ -87,7 +112,7 @@ def video_keyframes(video: Video, scene_threshold: float | None = 0.95, *, vlm: 
         if max_frames and sampled + len(batch) > max_frames:
             batch, stopped = batch[:max_frames - sampled], True
         sampled += len(batch)
-        emb = vlm.encode_images([im for _, im in batch]).float().cpu().numpy()
+        emb = _embed(vlm, [im for _, im in batch], frame_gate, previous)
         for (t, image), row, new in zip(batch, emb, collapse(emb, scene_threshold, previous)):
             if new:
                 keys.append(KeyFrame.from_image(image, t, preview_side=preview_side, embedding=row.copy(),
@@ -108,6 +133,6 @@ def video_keyframes(video: Video, scene_threshold: float | None = 0.95, *, vlm: 
                 f"{clock(duration)} and the rest is not logged")
         ctx.warn(f"video_keyframes: {note}")
     coverage = {"duration": round(duration, 3), "logged_to": round(keys[-1].end, 3), "complete": not stopped,
-                "sampled": sampled, "keyframes": len(keys), "note": note}
+                "sampled": sampled, "keyframes": len(keys), "gate_skipped": frame_gate.skipped, "note": note}
     return {"frames": keys, "timestamps": [k.t for k in keys], "ends": [k.end for k in keys],
             "coverage": coverage}

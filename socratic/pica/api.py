@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import Any, Hashable, Iterable, Sequence
 
 from ..engine.datasets.local import LocalExecutor
-from ..engine.datasets.job import pipeline_digest, result_options
+from ..engine.compile import Plan, compile
+from ..engine.datasets.job import result_options
 from ..engine.datasets.output import latest_records
 from ..engine.datasets.rows import Row, check_unique, read_rows
 from ..errors import ModelNotFound, SocraticError
 from ..engine.pipeline import Pipeline
+from ..engine.runner import run_batch, run_pipeline
 from ..engine.spec import parse_ref
 
 PROMPT_NODE, SELECT_NODE = "pica_prompts", "pica_select"
@@ -36,12 +38,13 @@ class PICa:
     def __init__(self, pipeline: Pipeline, *, profile: str | None = None, random_vlm: bool = False,
                  seed: int = 0, cache: bool = True, cache_dir: Any = None, progress: bool = False):
         self.pipeline = pipeline = pipeline.expanded()  # an included captioner's nodes as `caption/...`
-        self.run_options = {"profile": profile, "random_vlm": random_vlm, "seed": seed, "cache": cache,
-                            "cache_dir": cache_dir, "progress": progress}
+        self.model_options = {"profile": profile, "random_vlm": random_vlm}
+        self.batch_options = {"seed": seed, "cache": cache, "cache_dir": cache_dir, "progress": progress}
+        self.run_options = {**self.model_options, **self.batch_options}
         if not any(ns.type == PROMPT_NODE for ns in pipeline.nodes.values()):
             raise SocraticError(f"pipeline has no {PROMPT_NODE} node: not a PICa pipeline", file=pipeline.source)
-        pipeline.validate()
-        self._variants: dict[tuple[bool, bool, bool], Pipeline] = {}
+        self._variants: dict[tuple[bool, bool], Plan] = {}
+        self._variant(False, False)  # every problem now
         self.counts: dict[str, int] = {}  # the latest answer_many's {done, skipped, failed, retried}
         self.warnings: list[str] = []  # the latest call's warnings (a random stand-in's, an empty LM answer, ...)
 
@@ -69,14 +72,14 @@ class PICa:
     def run(self, image: Any, question: str, *, caption: str | None = None,
             tags: list[str] | None = None) -> dict[str, Any]:
         """Every output of the pipeline (answer, caption/context, candidates, ...) for one question."""
-        p = self._variant(caption is not None, tags is not None)
+        plan = self._variant(caption is not None, tags is not None)
         inputs = {"image": image, "question": question}
         if caption is not None:
             inputs["caption"] = caption
         if tags is not None:
             inputs["tags"] = list(tags)
-        inputs = {k: v for k, v in inputs.items() if k in p.inputs}
-        result = p.run(inputs, **self.run_options)
+        inputs = {k: v for k, v in inputs.items() if k in plan.pipeline.inputs}
+        result = run_pipeline(plan, inputs, **self.batch_options)
         self.warnings = list(result.warnings)
         return dict(result.outputs)
 
@@ -102,14 +105,14 @@ class PICa:
 
     # ---------------------------------------------------------------- pipeline variants
 
-    def _variant(self, caption_given: bool, tags_given: bool, *, batch: bool = False) -> Pipeline:
+    def _variant(self, caption_given: bool, tags_given: bool) -> Plan:
+        """The compiled pipeline for rows with (or without) their own caption and tags."""
         key = (caption_given, tags_given)
         if key not in self._variants:
             p = copy.deepcopy(self.pipeline)
             if caption_given or tags_given:
                 p = _with_inputs(p, caption_given, tags_given)
-            p.validate()
-            self._variants[key] = p
+            self._variants[key] = compile(p, **self.model_options)
         return self._variants[key]
 
 
@@ -191,7 +194,7 @@ class _PICaJob:
         return {"pipeline": self.pica.pipeline.name or self.pica.pipeline.source or "<pica>", "method": "pica"}
 
     def digest(self) -> str:
-        return pipeline_digest(self.pica.pipeline, self.pica.pipeline.validate())
+        return self.pica._variant(False, False).digest
 
     def options(self) -> dict[str, Any]:
         return result_options(self.pica.run_options)
@@ -225,10 +228,8 @@ class _PICaJob:
         return {"question_id": row.values.get("question_id", row.id), "error": row.error}
 
     def run(self, rows: Sequence[Row]) -> list[dict[str, Any]]:
-        from ..engine.runner import run_batch
-
         has_cap, has_tags = self.group(rows[0])
-        p = self.pica._variant(has_cap, has_tags)
+        plan = self.pica._variant(has_cap, has_tags)
         batch = []
         for r in rows:
             inputs = {"image": r.inputs["image"], "question": r.inputs["question"]}
@@ -236,9 +237,9 @@ class _PICaJob:
                 inputs["caption"] = r.inputs["caption"]
             if has_tags:
                 inputs["tags"] = list(r.inputs["tags"] or [])
-            batch.append({k: v for k, v in inputs.items() if k in p.inputs})
+            batch.append({k: v for k, v in inputs.items() if k in plan.pipeline.inputs})
         try:
-            results = run_batch(p, batch, **self.pica.run_options)
+            results = run_batch(plan, batch, **self.pica.batch_options)
         except ModelNotFound:
             raise
         except SocraticError as exc:

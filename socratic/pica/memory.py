@@ -20,8 +20,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from ..engine.jsonl import jsonl_records
 from ..errors import SocraticError
+from ..json_lines import jsonl_lines, read_jsonl
 from ..paths import cache_dir
 
 FORMAT = "pica-memory-v1"
@@ -118,8 +118,8 @@ def read_training_set(source: str | Path | Sequence[dict], *, image_root: str | 
         base = Path(image_root) if image_root else path.parent
         data = path.read_bytes()
         h.update(data)
-        for i, rec in jsonl_records(data.decode("utf-8").splitlines(), str(path)):
-            records.append(_parse(rec, f"{path}:{i}", base))
+        for line in jsonl_lines(data, str(path)):
+            records.append(_parse(line.value, f"{path}:{line.number}", base))
     else:
         base = Path(image_root) if image_root else None
         for i, rec in enumerate(source):
@@ -168,9 +168,8 @@ class ExampleMemory:
         try:
             self.meta = json.loads((self.folder / "meta.json").read_text())
             self.features = np.load(self.folder / "features.npy", mmap_mode="r")
-            with open(self.folder / "items.jsonl", encoding="utf-8") as f:
-                self.items = [Item(**json.loads(line)) for line in f if line.strip()]
-        except (OSError, ValueError, TypeError) as exc:
+            self.items = [Item(**line.value) for line in read_jsonl(self.folder / "items.jsonl")]
+        except (OSError, ValueError, TypeError, SocraticError) as exc:
             raise SocraticError(f"cannot open PICa memory {self.folder}: {exc}", field="memory") from None
         if self.features.ndim != 2 or len(self.items) != self.features.shape[0]:
             raise SocraticError(f"PICa memory {self.folder} is inconsistent (rows vs items)", field="memory")

@@ -31,16 +31,16 @@ def _pipeline_path(pipeline: Optional[Path]) -> Path:
 
 def selection_vlm(pipeline: Path, *, profile: Optional[str], random_vlm: bool):
     """The CLIP model the pipeline's pica_select node uses, resolved as a run would resolve it."""
+    from ..engine.compile import compile
+    from ..engine.spec import PipelineSpec
     from ..models.loader import load_model
-    from ..engine.pipeline import Pipeline
-    from ..engine.runner import resolve_models
 
-    plan = Pipeline.from_yaml(pipeline).validate(files=False)  # the memory it names is what is being built
+    # files=False: the memory it names is what is being built
+    plan = compile(PipelineSpec.from_yaml(pipeline), profile=profile, random_vlm=random_vlm, files=False)
     names = [ns.params.get("vlm") for ns in plan.pipeline.nodes.values() if ns.type == "pica_select"]
     if not names or not isinstance(names[0], str):
         raise SocraticError("no pica_select node with a vlm: not a PICa pipeline", file=str(pipeline))
-    specs = resolve_models(plan, profile=profile, random_vlm=random_vlm)
-    return load_model(specs[names[0]])
+    return load_model(plan.specs[names[0]])
 
 
 def _warn(warnings) -> None:

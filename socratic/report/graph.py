@@ -7,6 +7,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from ..trace_schema import SEP
 from .records import Node
 
 REF = re.compile(r"^([^.\[\]]+(?:/[^.\[\]]+)*)\.([^.\[\]]+)(\[\d+\])?$")
@@ -32,7 +33,7 @@ def _resolve(ref: str, node: Node, names: set[str]) -> tuple[str, str] | None:
     src, port = m.group(1), m.group(2) + (m.group(3) or "")
     if src == "inputs":
         return f"inputs.{port}", ""
-    scope = node.name.rsplit("/", 1)[0] + "/" if "/" in node.name else ""
+    scope = node.name.rsplit(SEP, 1)[0] + SEP if SEP in node.name else ""
     for cand in (src, scope + src):
         if cand in names:
             return cand, port

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SocraticError
+from ..json_lines import PER_ROW, jsonl_lines
+from ..trace_schema import (HEADER_SUFFIX, MEDIA, NODES, OUTPUTS, PIPELINE, SCHEMA_VERSION, TRACE, VERSION,
+                            WARNINGS)
 from .records import Node, flatten
 
-SCHEMA_VERSION = 2  # the newest trace schema this report knows (docs/trace.md)
-HEADER_SUFFIX = ".socratic.json"  # a dataset output's header, beside it
 
 
 @dataclass
@@ -78,40 +79,40 @@ def run_doc(doc: Any, source: str) -> RunDoc:
     if not isinstance(doc, dict):
         raise SocraticError(f"a result JSON is an object, this is a {type(doc).__name__}", file=source)
     problems: list[str] = []
-    trace = doc.get("trace") if "trace" in doc else (doc if "nodes" in doc else None)
-    if trace is None and "outputs" not in doc:
-        raise SocraticError("not a socratic result or trace: no `outputs`, `trace` or `nodes`", file=source)
+    trace = doc.get(TRACE) if TRACE in doc else (doc if NODES in doc else None)
+    if trace is None and OUTPUTS not in doc:
+        raise SocraticError(f"not a socratic result or trace: no `{OUTPUTS}`, `{TRACE}` or `{NODES}`", file=source)
     if trace is not None and not isinstance(trace, dict):
-        problems.append("`trace` is not an object: only the outputs are shown")
+        problems.append(f"`{TRACE}` is not an object: only the outputs are shown")
         trace = None
     if trace is None:
         problems.append("written without its trace: no node records, prompts or timings to show")
         trace = {}
-    version = trace.get("schema_version")
+    version = trace.get(VERSION)
     if trace and not isinstance(version, int):
         version = None
-        problems.append("no schema_version: written by an older socratic, without thumbnails or wiring "
+        problems.append(f"no {VERSION}: written by an older socratic, without thumbnails or wiring "
                         "(the DAG's edges are inferred from equal values)")
     elif isinstance(version, int) and version > SCHEMA_VERSION:
-        problems.append(f"schema_version {version} is newer than this report knows ({SCHEMA_VERSION}): "
+        problems.append(f"{VERSION} {version} is newer than this report knows ({SCHEMA_VERSION}): "
                         "parts may be missing")
-    nodes = flatten(trace.get("nodes"), problems) if trace else []
-    outputs = doc.get("outputs") if "outputs" in doc else None
+    nodes = flatten(trace.get(NODES), problems) if trace else []
+    outputs = doc.get(OUTPUTS) if OUTPUTS in doc else None
     if outputs is None:
         outputs = {}
-        if "trace" in doc or not trace:
+        if TRACE in doc or not trace:
             problems.append("the result has no outputs")
     elif not isinstance(outputs, dict):
-        problems.append("`outputs` is not an object")
-        outputs = {"outputs": outputs}
-    media = trace.get("media")
+        problems.append(f"`{OUTPUTS}` is not an object")
+        outputs = {OUTPUTS: outputs}
+    media = trace.get(MEDIA)
     if media is not None and not isinstance(media, dict):
-        problems.append("`media` is not an object: no thumbnails")
+        problems.append(f"`{MEDIA}` is not an object: no thumbnails")
         media = None
-    warnings = _strings(doc.get("warnings")) + _strings(trace.get("warnings"))
+    warnings = _strings(doc.get(WARNINGS)) + _strings(trace.get(WARNINGS))
     for n in nodes:
         warnings += n.warnings
-    pipeline = trace.get("pipeline") if isinstance(trace.get("pipeline"), str) else None
+    pipeline = trace.get(PIPELINE) if isinstance(trace.get(PIPELINE), str) else None
     return RunDoc(source=source, pipeline=pipeline or Path(source).stem, schema_version=version,
                   warnings=list(dict.fromkeys(warnings)), outputs=outputs, nodes=nodes, media=media or {},
                   problems=problems)
@@ -130,13 +131,11 @@ def load_dataset(path: Path, text: str) -> DatasetDoc:
     Records keyed by `question_id` with their outputs at the top level (PICa's) read as {id, outputs, ...}."""
     problems: list[str] = []
     records: list[tuple[int, Any]] = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            records.append((lineno, json.loads(line)))
-        except json.JSONDecodeError:
-            problems.append(f"line {lineno}: not JSON (a torn write?), skipped")
+    for line in jsonl_lines(text, str(path), PER_ROW, objects=False):
+        if line.error is not None:
+            problems.append(f"line {line.number}: not JSON (a torn write?), skipped")
+        else:
+            records.append((line.number, line.value))
     key = next((k for k in ID_KEYS if any(isinstance(r, dict) and k in r for _, r in records)), "id")
     rows: dict[str, dict[str, Any]] = {}
     for lineno, rec in records:

@@ -6,6 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..trace_schema import (CACHED, FILE, INPUTS, ITEMS, MODELS, NODE, NODES, OUTPUTS, PARAMS, SECONDS, SEP, SOURCES,
+                            TYPE, WARNINGS)
+
 
 @dataclass
 class Node:
@@ -27,7 +30,7 @@ class Node:
 
     @property
     def short(self) -> str:
-        return self.name.rsplit("/", 1)[-1]
+        return self.name.rsplit(SEP, 1)[-1]
 
 
 def _dict(value: Any, what: str, problems: list[str]) -> dict[str, Any]:
@@ -49,34 +52,34 @@ def normalise(raw: Any, index: int, prefix: str = "", depth: int = 0, parent: st
     if not isinstance(raw, dict):
         return [Node(f"{prefix}#{index}", "?", {}, {}, {}, {}, None, None, None, [], {}, depth, parent,
                      [f"record {index} is not an object"])]
-    name = str(raw.get("node") or raw.get("name") or f"#{index}")
+    name = str(raw.get(NODE) or raw.get("name") or f"#{index}")  # `name`: accepted, never written
     full = f"{prefix}{name}"
-    inner = raw.get("nodes")
-    warnings = raw.get("warnings")
+    inner = raw.get(NODES)
+    warnings = raw.get(WARNINGS)
     node = Node(
-        name=full, type=str(raw.get("type") or "?"),
-        inputs=_dict(raw.get("inputs"), "inputs", problems), outputs=_dict(raw.get("outputs"), "outputs", problems),
-        params=_dict(raw.get("params"), "params", problems),
-        models={str(k): str(v) for k, v in _dict(raw.get("models"), "models", problems).items()},
-        seconds=_number(raw.get("seconds")), cached=raw.get("cached") if isinstance(raw.get("cached"), bool) else None,
-        items=raw.get("items") if isinstance(raw.get("items"), int) else None,
+        name=full, type=str(raw.get(TYPE) or "?"),
+        inputs=_dict(raw.get(INPUTS), INPUTS, problems), outputs=_dict(raw.get(OUTPUTS), OUTPUTS, problems),
+        params=_dict(raw.get(PARAMS), PARAMS, problems),
+        models={str(k): str(v) for k, v in _dict(raw.get(MODELS), MODELS, problems).items()},
+        seconds=_number(raw.get(SECONDS)), cached=raw.get(CACHED) if isinstance(raw.get(CACHED), bool) else None,
+        items=raw.get(ITEMS) if isinstance(raw.get(ITEMS), int) else None,
         warnings=[str(w) for w in warnings] if isinstance(warnings, list) else [],
-        sources={str(k): str(v) for k, v in _dict(raw.get("sources"), "sources", problems).items()},
-        depth=depth or full.count("/"), parent=parent or (full.rsplit("/", 1)[0] if "/" in full else None),
-        problems=problems, file=raw.get("file") if isinstance(raw.get("file"), str) else None)
+        sources={str(k): str(v) for k, v in _dict(raw.get(SOURCES), SOURCES, problems).items()},
+        depth=depth or full.count(SEP), parent=parent or (full.rsplit(SEP, 1)[0] if SEP in full else None),
+        problems=problems, file=raw.get(FILE) if isinstance(raw.get(FILE), str) else None)
     out = [node]
     if isinstance(inner, dict):
-        inner = [{"node": k, **v} if isinstance(v, dict) else v for k, v in inner.items()]
+        inner = [{NODE: k, **v} if isinstance(v, dict) else v for k, v in inner.items()]
     if isinstance(inner, list):
         for k, sub in enumerate(inner):
-            out += normalise(sub, k, prefix=f"{full}/", depth=node.depth + 1, parent=full)
+            out += normalise(sub, k, prefix=full + SEP, depth=node.depth + 1, parent=full)
     return out
 
 
 def flatten(raw_nodes: Any, problems: list[str]) -> list[Node]:
     """The trace's `nodes` (a list, or an object keyed by name) as a flat list in run order."""
     if isinstance(raw_nodes, dict):
-        raw_nodes = [{"node": k, **v} if isinstance(v, dict) else v for k, v in raw_nodes.items()]
+        raw_nodes = [{NODE: k, **v} if isinstance(v, dict) else v for k, v in raw_nodes.items()]
     if raw_nodes is None:
         problems.append("the trace has no node records")
         return []

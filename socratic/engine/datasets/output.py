@@ -16,9 +16,11 @@ from typing import Any
 
 from ...encoding import json_document, utf8
 from ...errors import SocraticError
+from ...json_lines import LENIENT, jsonl_lines
 from ...paths import naming, write_atomic
+from ...trace_schema import HEADER_SUFFIX
+from ..jsonl import latest_records  # callers read it from here too
 
-HEADER_SUFFIX = ".socratic.json"
 FORMAT = 1
 SYNC_EVERY_S = 0.25  # fsync at most this often while running, and always on close
 
@@ -151,30 +153,26 @@ class OwnedOutput:
         """Read every record; cut only a torn final line; a damaged line elsewhere is an error."""
         with open(self.path, "rb") as f:
             raw = f.read()
-        lines = raw.split(b"\n")
-        tail = lines.pop()  # b"" when the file ends with a newline
-        for lineno, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            rec = self._record(line)
-            if rec is None:
-                raise SocraticError("this line is not a record written by socratic (was the file edited?); fix "
-                                    "or delete it, or use --restart", file=str(self.path), line=lineno)
-            self.latest[str(rec[self.id_key])] = rec
-        if tail.strip():
-            rec = self._record(tail)
-            if rec is None:  # a write cut short: drop just these bytes
-                os.ftruncate(self.fd, len(raw) - len(tail))
-            else:  # complete but for its newline
-                os.write(self.fd, b"\n")
-                self.latest[str(rec[self.id_key])] = rec
-
-    def _record(self, line: bytes) -> dict[str, Any] | None:
         try:
-            rec = json.loads(line)
-        except ValueError:
-            return None
-        return rec if isinstance(rec, dict) and self.id_key in rec else None
+            lines = list(jsonl_lines(raw, str(self.path), LENIENT))
+        except SocraticError as exc:
+            raise self._not_ours(exc.line) from None
+        last = 0
+        for line in lines:
+            if self.id_key not in line.value:
+                raise self._not_ours(line.number)
+            self.latest[str(line.value[self.id_key])] = line.value
+            last = line.number
+        tail = raw[raw.rfind(b"\n") + 1:]  # b"" when the file ends with a newline
+        if tail.strip():
+            if last == raw.count(b"\n") + 1:  # complete but for its newline
+                os.write(self.fd, b"\n")
+            else:  # a write cut short: drop just these bytes
+                os.ftruncate(self.fd, len(raw) - len(tail))
+
+    def _not_ours(self, line: int | None) -> SocraticError:
+        return SocraticError("this line is not a record written by socratic (was the file edited?); fix or delete "
+                             "it, or use --restart", file=str(self.path), line=line)
 
     def write(self, record: dict[str, Any]) -> None:
         """Append one record in one write call: a killed process leaves whole lines (or a torn last one). Synced
@@ -209,19 +207,3 @@ def _holder_pid_path(path: Path) -> int | None:
         return _holder_pid(fd)
     finally:
         os.close(fd)
-
-
-def latest_records(out: str | Path, id_key: str = "id") -> dict[str, dict[str, Any]]:
-    """Read-only: the latest record of each item in an output (a torn last line ignored)."""
-    latest: dict[str, dict[str, Any]] = {}
-    path = Path(out)
-    if not path.exists():
-        return latest
-    for line in path.read_bytes().split(b"\n"):
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(rec, dict) and id_key in rec:
-            latest[str(rec[id_key])] = rec
-    return latest

@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import SocraticError
-from ..runner import resolve_models
 from .executor import DatasetExecutor, Emit
-from .job import PipelineJob, portable_spec, run_items
+from .job import PipelineJob, run_items
 from .rows import Row
 
 # Resources one actor needs for a node type, beyond what its models imply: {"num_cpus": 2, "num_gpus": 0.5}.
@@ -75,7 +74,7 @@ def _by_value(fn) -> bool:
     return fn.__module__ == "__main__" or mod is None or not getattr(mod, "__file__", None)
 
 
-def worker_code(plan, specs) -> tuple[list[tuple[str, str | None]], list, list]:
+def worker_code(plan) -> tuple[list[tuple[str, str | None]], list, list]:
     """Modules the workers import to register the pipeline's node types and model backends, plus the node
     types and backends defined in `__main__` (a script or notebook), which travel by value."""
     from ...models.loader import _BACKENDS
@@ -87,7 +86,7 @@ def worker_code(plan, specs) -> tuple[list[tuple[str, str | None]], list, list]:
             node_types.append(nt)
         else:
             modules[nt.fn.__module__] = _module_root(nt.fn.__module__)
-    for spec in specs.values():
+    for spec in plan.specs.values():
         fn = _BACKENDS.get((spec.family, spec.backend))
         if fn is None:
             continue
@@ -125,14 +124,14 @@ def _wants_gpu(spec, cluster_gpus: float) -> bool:
     return device == "auto" and cluster_gpus > 0
 
 
-def actor_resources(plan, specs, cluster: dict[str, float], override: dict[str, Any] | None = None
+def actor_resources(plan, cluster: dict[str, float], override: dict[str, Any] | None = None
                     ) -> dict[str, Any]:
     """One actor's Ray options: 1 CPU; 1 GPU when a local model would run on CUDA; raised by NODE_RESOURCES;
     `override` (the `resources` run option) has the last word."""
     res: dict[str, Any] = {"num_cpus": 1.0, "num_gpus": 0.0}
     for name, nt in plan.types.items():
         for key in nt.model_params:
-            if _wants_gpu(specs[plan.params[name][key]], cluster.get("GPU", 0.0)):
+            if _wants_gpu(plan.specs[plan.params[name][key]], cluster.get("GPU", 0.0)):
                 res["num_gpus"] = max(res["num_gpus"], 1.0)
         for key, value in NODE_RESOURCES.get(nt.name, {}).items():
             if isinstance(value, (int, float)) and isinstance(res.get(key, 0), (int, float)):
@@ -169,18 +168,19 @@ def _check_fits(res: dict[str, Any], cluster: dict[str, float]) -> None:
 
 
 class PipelineWorker:
-    """A Ray actor: builds the pipeline once; models load on first use and stay for the actor's life."""
+    """A Ray actor: holds the driver's compiled plan (not compiled again); models load on first use and stay for
+    the actor's life. The plan arrives pickled and is read once the modules that define its node types are
+    imported."""
 
-    def __init__(self, spec: dict[str, Any], source: str | None, modules, node_types, backends,
-                 run_opts: dict[str, Any], cwd: str):
+    def __init__(self, plan: bytes, modules, node_types, backends, batch_opts: dict[str, Any], cwd: str):
         self.error: BaseException | None = None
         try:
             if os.path.isdir(cwd):  # relative paths in a dataset mean what they meant to the driver
                 os.chdir(cwd)
             _import_on_worker(modules)
+            import pickle
+
             from ...models.loader import _BACKENDS
-            from ..spec import PipelineSpec
-            from ..validate import validate
             from ...registry import get_node_type, register
 
             for nt in node_types:
@@ -188,9 +188,8 @@ class PipelineWorker:
                     register(nt)
             for family, name, fn in backends:
                 _BACKENDS.setdefault((family, name), fn)
-            self.pipeline = PipelineSpec.from_dict(spec, source=source)
-            self.plan = validate(self.pipeline)
-            self.opts = run_opts
+            self.plan = pickle.loads(plan)
+            self.opts = batch_opts
         except BaseException as exc:  # reported by the first call, as the driver's error
             self.error = exc
 
@@ -204,7 +203,7 @@ class PipelineWorker:
         """One batch: (id, inputs) pairs → records, in one batched pipeline run."""
         if self.error is not None:
             raise self.error
-        return run_items(self.pipeline, items, plan=self.plan, **self.opts)
+        return run_items(self.plan, items, **self.opts)
 
 
 # -- the driver ------------------------------------------------------------------------------------------
@@ -367,28 +366,24 @@ class RayExecutor(DatasetExecutor):
 
 def _run_on_ray(job, batches: list[list[tuple[str, dict[str, Any]]]], emit: Emit, *, address: str | None,
                 workers: int | None, resources: dict[str, Any] | None, max_attempts: int) -> None:
-    pipeline, plan = job.pipeline, job.plan
-    run_opts = {k: v for k, v in job.run_opts.items() if k != "progress"}  # per-node bars would interleave
-    specs = resolve_models(plan, profile=run_opts.get("profile"), random_vlm=run_opts.get("random_vlm", False),
-                           random_atm=run_opts.get("random_atm", False),
-                           random_captioner=run_opts.get("random_captioner", False), overrides=run_opts.get("models"))
-    if run_opts.get("cache_dir") is not None:
-        run_opts["cache_dir"] = str(Path(run_opts["cache_dir"]).resolve())
+    plan = job.plan
+    batch_opts = {k: v for k, v in job.batch_opts.items() if k != "progress"}  # per-node bars would interleave
+    if batch_opts.get("cache_dir") is not None:
+        batch_opts["cache_dir"] = str(Path(batch_opts["cache_dir"]).resolve())
     ray = _import_ray()
     started = _connect(ray, address)
     sched = None
     try:
         cluster = ray.cluster_resources()
-        res = actor_resources(plan, specs, cluster, resources)
+        res = actor_resources(plan, cluster, resources)
         _check_fits(res, cluster)
         n_actors = min(workers or default_workers(res, cluster), len(batches))
         env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
-        modules, node_types, backends = worker_code(plan, specs)
+        modules, node_types, backends = worker_code(plan)
         if env:
             res["runtime_env"] = {"env_vars": env}
         actor_cls = ray.remote(PipelineWorker).options(max_restarts=0, **res)
-        args = (portable_spec(pipeline, plan), pipeline.source, modules, node_types, backends, run_opts,
-                os.getcwd())
+        args = (ray.cloudpickle.dumps(plan), modules, node_types, backends, batch_opts, os.getcwd())
         sched = _Scheduler(ray, lambda: actor_cls.remote(*args), n_actors, batches, max_attempts)
         while sched.running():
             ready, _ = ray.wait(sched.refs(), num_returns=1)

@@ -3,7 +3,6 @@ without a byte-order mark), each row with its id and where it came from. Rows th
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import json
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ...errors import SocraticError
+from ...json_lines import PER_ROW, decode_utf8, jsonl_lines
 
 
 @dataclass
@@ -28,19 +28,6 @@ class Row:
             self.error = SocraticError(message, file=self.file, line=self.line, field=field).format()
 
 
-def decode_utf8(path: Path) -> str:
-    """The file's text; anything but UTF-8 (a BOM allowed) is an error naming file:line."""
-    raw = path.read_bytes()
-    if raw.startswith(codecs.BOM_UTF8):
-        raw = raw[len(codecs.BOM_UTF8):]
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise SocraticError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as UTF-8",
-                            file=str(path), line=line) from None
-
-
 def _safe(text: str) -> str:
     """A name the OS gave us with undecodable bytes, made printable."""
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
@@ -48,22 +35,14 @@ def _safe(text: str) -> str:
 
 def _jsonl(path: Path, id_key: str) -> list[Row]:
     rows = []
-    for lineno, line in enumerate(decode_utf8(path).split("\n"), 1):
-        if not line.strip():
-            continue
-        row = Row(str(lineno), {}, str(path), lineno)
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            row.fail(f"invalid JSON: {exc.msg}")
-            rows.append(row)
-            continue
-        if not isinstance(rec, dict):
-            row.fail("each line must be a JSON object")
+    for line in jsonl_lines(decode_utf8(path), str(path), PER_ROW):
+        row = Row(str(line.number), {}, str(path), line.number)
+        if line.error is not None:
+            row.fail(line.error)
         else:
-            row.values = rec
-            if rec.get(id_key) is not None:
-                row.id = str(rec[id_key])
+            row.values = line.value
+            if line.value.get(id_key) is not None:
+                row.id = str(line.value[id_key])
         rows.append(row)
     return rows
 
