@@ -60,7 +60,7 @@ def resolve_models(specs: dict[str, ModelSpec], *, profile: str | None = None, r
         specs[name] = ModelSpec.from_dict(name, {**specs[name].to_dict(), **opts})
     # Explicit requests only: small random-init models stand in, and their outputs carry a warning.
     stand_ins = {}
-    if random_vlm:
+    if random_vlm and random_vlm != "arch":  # "arch": each spec's own architecture, below
         from .vlm_open_clip import STAND_IN_CONFIG
 
         stand_ins["vlm"] = ("open_clip", {"config": STAND_IN_CONFIG})
