@@ -87,9 +87,10 @@ def test_random_vlm_arch_keeps_the_architecture_and_warns():
 
     p = Pipeline.from_yaml(REPO / "pipelines" / "egocentric_summary.yaml")
     spec = compile(p, random_vlm="arch", models={"clip": {"name": "ViT-B-32", "batch_size": 8}}).specs["clip"]
-    assert spec.options == {"name": "ViT-B-32", "batch_size": 8, "random_init": True}  # weights dropped, not how
+    # weights dropped, how to run kept (the pipeline's cpu_bf16: auto included: the cost is the real one)
+    assert spec.options == {"name": "ViT-B-32", "cpu_bf16": "auto", "batch_size": 8, "random_init": True}
     tiny = compile(p, random_vlm=True).specs["clip"]
-    assert "config" in tiny.options and "name" not in tiny.options
+    assert "config" in tiny.options and "name" not in tiny.options and "cpu_bf16" not in tiny.options
     vlm = load_model(spec)
     assert vlm.model.visual.transformer.width == 768 and len(vlm.model.visual.transformer.resblocks) == 12
     assert any("ViT-B-32" in w and "RANDOM weights" in w for w in vlm.warnings)
