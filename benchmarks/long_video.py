@@ -15,8 +15,8 @@ scene, pans and shakes included, cosines of at least 0.988 (ViT-B/32) and 0.995 
 most 0.58 and 0.33, so the log has the entries real CLIP would give it. (The tiny `--random-vlm` model needs 0.99.)
 CLIP runs with the pipeline's options (`cpu_bf16: auto`); `--clip-option cpu_bf16=false` measures float32.
 Last line: `rtf_b32=<x> rtf_l14=<y> gate_skipped=<fraction> rss_<M>_over_5=<ratio>` (rtf: video seconds per wall
-second of the whole pipeline on the M-minute video; gate_skipped: the fraction of sampled frames the gate kept
-from CLIP; the RSS ratio is ViT-L/14's peak at M minutes over its peak at 5).
+second of the whole pipeline on the M-minute video; gate_skipped: the fraction of sampled frames the gate
+skipped, reusing the last embedding; the RSS ratio is ViT-L/14's peak at M minutes over its peak at 5).
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def main() -> None:
             results.setdefault(arch, {})[minutes] = r
             top = sorted(r["stages"].items(), key=lambda kv: -kv[1])[:5]
             print(f"{arch} {minutes:g} min ({r['clip']}): wall {r['wall']:.0f} s (rtf {minutes * 60 / r['wall']:.2f}), peak RSS "
-                  f"{r['rss_mb']:.0f} MB, {r['sampled']} frames sampled, {r['gate_skipped']} kept from CLIP by "
+                  f"{r['rss_mb']:.0f} MB, {r['sampled']} frames sampled, {r['gate_skipped']} skipped by "
                   f"the gate, {r['entries']} log entries, {r['windows']} summary windows; stages (s): "
                   + ", ".join(f"{k} {v:.1f}" for k, v in top), flush=True)
     m = a.minutes
