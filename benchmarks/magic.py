@@ -13,8 +13,10 @@ k=45, alpha=0.1, beta=2.0, 15 new tokens after the start token.
 3. speedup_vs_reference_batch1: the full loop at batch 1 vs the authors' cost structure (magic_reference.py:
    cached LM, the k candidates in one forward pass with the full head, every candidate re-decoded,
    re-tokenised and re-encoded by CLIP each step). Goal on CPU: >= 4. The full loop's CPU float32 matmuls go
-   through oneDNN with weights reordered once (`packed_matmuls`); the same ratio with PyTorch's stock matmuls
-   (what the reference runs on) is printed on the line before the last, for the part that is the algorithm's.
+   through oneDNN with weights reordered once where a timing on the running machine says it wins
+   (`packed_matmuls="auto"`); the same ratio with PyTorch's stock matmuls (what the reference runs on) is
+   printed on the line before the last, and the ratio's ceiling if a batch-1 step did nothing but its matmuls,
+   at their own row counts, above it.
 
     python benchmarks/magic.py [--threads N] [--device cpu|cuda] [--k 45] [--steps 15] [--batch 16]
 
@@ -28,7 +30,7 @@ import time
 
 import numpy as np
 import torch
-from ceiling import matmul_peak, matrix_flops
+from ceiling import matmul_peak, matrix_flops, step_floor
 from magic_reference import reference_decode
 
 from socratic.magic.packed_linear import auto_choice, use_packed
@@ -177,6 +179,20 @@ def main() -> None:
     if use_packed(next(lm.parameters())):
         peak = max(peak, packed_peak(blocks, args.batch * k))
 
+    # One batch-1 step's matmuls at their own row counts: GPT-2's blocks at k rows, its head at 1, CLIP's text
+    # blocks at the step's mean positions (the last block: keys/values there, the rest at the k read out).
+    clip_rows = max(k, round(clip_positions / steps))
+    work = [(m.weight.t(), k) for b in lm.transformer.h for m in (b.attn.c_attn, b.attn.c_proj, b.mlp.c_fc,
+                                                                   b.mlp.c_proj)]
+    work.append((lm.get_output_embeddings().weight, 1))
+    for i, b in enumerate(clip.transformer.resblocks):
+        w_in, width = b.attn.in_proj_weight, b.attn.embed_dim
+        qkv = [(w_in, clip_rows)] if i < len(clip.transformer.resblocks) - 1 else [(w_in[width:], clip_rows),
+                                                                                     (w_in[:width], k)]
+        rows = clip_rows if len(qkv) == 1 else k
+        work += qkv + [(b.attn.out_proj.weight, rows), (b.mlp.c_fc.weight, rows), (b.mlp.c_proj.weight, rows)]
+    floor = step_floor(work)
+
     if next(lm.parameters()).device.type == "cpu":
         print(f"packed_matmuls=auto chose {auto_choice().why()}")
     print(f"straightforward, batch 1 : {naive_tps:8.3f} tokens/s  ({t_naive:.1f} s for {steps} tokens)")
@@ -201,6 +217,9 @@ def main() -> None:
           f"(the speedup if both ran equally efficiently)")
     print(f"ceiling for speedup_vs_reference_batch1 on this device: {peak * steps / per_image / ref_tps:.2f} "
           f"(the reference as measured, ours at the matmul peak)")
+    print(f"batch 1's matmuls at their own shapes ({k} LM rows, {clip_rows} CLIP text rows a step, the head at 1), "
+          f"faster library: {floor * 1e3:.0f} ms a step, so at most {1 / floor:.2f} tokens/s; ceiling for "
+          f"speedup_vs_reference_batch1 at batch 1's shapes: {1 / floor / ref_tps:.2f} (no work but those matmuls)")
     print(f"speedup_vs_reference_batch1 with stock matmuls (the same matmul library as the reference): "
           f"{stock_tps / ref_tps:.2f}")
     print(f"speedup_batch1={b1_tps / naive_tps:.2f} throughput_batch{args.batch}_vs_1={bn_tps / b1_tps:.2f} "
