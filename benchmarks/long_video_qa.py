@@ -2,6 +2,11 @@
 the same items (accuracy, captions per question, seconds per question, captioner work per video).
 
     python benchmarks/long_video_qa.py [--videos 20] [--questions 2] [--summary] [--cache DIR]
+    python benchmarks/long_video_qa.py --captioner-cost [--frames 4]
+
+`--captioner-cost` measures only what a frame costs the pipelines' captioner in its real architecture
+(SmolVLM-256M-Instruct, random weights: `--random-captioner-arch`) on video 0's frames, captions of the
+benchmark's length, batch 2, and what that makes an hour of each method's captioning.
 
 The set: `--videos` videos of 3 minutes (1 frame/s, 480x320) built once into `--cache` with ffmpeg: five
 scikit-image stills, one carrying a sign with a word on it (BAKERY, ...), and three espeak-ng sentences, one holding a
@@ -195,6 +200,31 @@ def read(out: Path) -> dict[str, dict]:
     return {r["id"]: r for r in map(json.loads, out.read_text().splitlines()) if r.get("id") is not None}
 
 
+def captioner_cost(folder: Path, n: int) -> None:
+    """Seconds a frame for the captioner the pipelines name, in its real architecture with random weights."""
+    from socratic import Pipeline
+    from socratic.media.video import sample_frames
+    from socratic.models.loader import ModelSpec, load_model
+    from socratic.models.profiles import resolve_models
+
+    named = Pipeline.from_yaml(REPO / "pipelines" / PIPELINES["llovi"]).expanded().models["captioner"]
+    spec = resolve_models({"captioner": ModelSpec.from_dict("captioner", named)}, random_captioner="arch")
+    t = time.perf_counter()
+    cap = load_model(spec["captioner"])
+    built = time.perf_counter() - t
+    frames, _ = sample_frames(build_video(0, folder)[0]["video"], stride_s=SECONDS / n, max_frames=n)
+    cap.caption(frames[:1], max_new_tokens=1)  # warm-up
+    t = time.perf_counter()
+    cap.caption(frames, max_new_tokens=CAPTION_TOKENS)
+    per = (time.perf_counter() - t) / len(frames)
+    tiles = cap._inputs([[frames[0]]], cap.default_prompt)["pixel_values"].shape[1]
+    print(f"captioner {named.get('id')} in its real architecture with random weights ({cap.model_id}): built in "
+          f"{built:.0f} s; {per:.1f} s a frame ({len(frames)} frames of {frames[0].size[0]}x{frames[0].size[1]}, "
+          f"{tiles} tiles of 512 px each, {CAPTION_TOKENS}-token captions, batch {cap.batch_size})")
+    print(f"an hour of video at this cost: LLoVi's 1 s clips (3600 frames) {per:.1f} h of captioning; VideoTree "
+          f"{per:.1f} s for each frame it captions (frames per question: the accuracy run)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--videos", type=int, default=20)
@@ -203,8 +233,13 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache/socratic/bench/long_video_qa",
                     help="the videos are built here once")
     ap.add_argument("--work", type=Path, help="node caches and outputs (default: a fresh folder in --cache)")
+    ap.add_argument("--captioner-cost", action="store_true", help="only the real-architecture captioner's cost")
+    ap.add_argument("--frames", type=int, default=4, help="frames --captioner-cost captions")
     a = ap.parse_args()
     a.cache.mkdir(parents=True, exist_ok=True)
+    if a.captioner_cost:
+        captioner_cost(a.cache, a.frames)
+        return
     work = a.work or a.cache / f"run-{time.strftime('%Y%m%d-%H%M%S')}"
     work.mkdir(parents=True, exist_ok=True)
 

@@ -118,6 +118,9 @@ def run(
                                     help="Let a random-init CLAP stand in (sound labels meaningless)."),
     random_captioner: bool = typer.Option(False, "--random-captioner",
                                           help="Let a tiny random captioner stand in (captions meaningless)."),
+    random_captioner_arch: bool = typer.Option(False, "--random-captioner-arch",
+                                               help="Random weights in the pipeline's own captioner architecture "
+                                                    "(SmolVLM-256M, ...): what it costs; captions meaningless."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute every node."),
     seed: int = typer.Option(0, help="Run seed (sampling is reproducible per seed)."),
     trace: Optional[Path] = typer.Option(None, help="Write the full trace as JSON."),
@@ -154,8 +157,12 @@ def run(
     p = _load(pipeline)
     if random_vlm and random_vlm_arch:
         raise SocraticError("--random-vlm and --random-vlm-arch exclude each other", field="--random-vlm-arch")
+    if random_captioner and random_captioner_arch:
+        raise SocraticError("--random-captioner and --random-captioner-arch exclude each other",
+                            field="--random-captioner-arch")
     opts = {"profile": profile, "random_vlm": "arch" if random_vlm_arch else random_vlm, "random_atm": random_atm,
-            "random_captioner": random_captioner, "cache": not no_cache, "seed": seed}
+            "random_captioner": "arch" if random_captioner_arch else random_captioner, "cache": not no_cache,
+            "seed": seed}
     if dataset is not None:
         from .engine.datasets.executor import summary_line
 

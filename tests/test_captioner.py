@@ -262,3 +262,66 @@ def test_a_dataset_output_records_the_random_captioner_only_when_used():
 
     assert result_options({"random_captioner": True})["random_captioner"] is True
     assert "random_captioner" not in result_options({"random_vlm": True})  # older outputs still resume
+
+
+# ---- the real architecture with random weights (--random-captioner-arch) ------------------------------------------
+
+SMOLVLM = "HuggingFaceTB/SmolVLM-256M-Instruct"
+
+
+def _named_captioner(model_id=SMOLVLM, backend="transformers"):
+    return {"captioner": ModelSpec.from_dict("captioner", {"family": "captioner", "backend": backend,
+                                                           "id": model_id, "device": "cpu", "batch_size": 2})}
+
+
+@pytest.mark.slow
+def test_random_captioner_arch_builds_the_named_architecture_and_warns():
+    from socratic.models.profiles import resolve_models
+
+    spec = resolve_models(_named_captioner(), random_captioner="arch")["captioner"]
+    assert spec.options == {"device": "cpu", "batch_size": 2, "random_init": "arch", "architecture": SMOLVLM}
+    cap = load_model(spec)
+    cfg = cap.model.config
+    vision, text = cfg.vision_config, cfg.text_config
+    # SigLIP base patch-16/512 + pixel shuffle x4 + SmolLM2-135M, as SmolVLM-256M is published
+    assert (vision.hidden_size, vision.num_hidden_layers, vision.image_size, vision.patch_size) == (768, 12, 512, 16)
+    assert (text.hidden_size, text.num_hidden_layers, text.num_key_value_heads, cfg.scale_factor) == (576, 30, 3, 4)
+    n = sum(p.numel() for p in cap.model.parameters())
+    siglip = 12 * (4 * 768 * 768 + 2 * 768 * 3072) + 1024 * 768   # blocks' matrices + position embeddings
+    smollm2 = 30 * (576 * 576 * 2 + 2 * 576 * 192 + 3 * 576 * 1536) + 49280 * 576  # tied embeddings
+    connector = 768 * 16 * 576
+    assert abs(n - (siglip + smollm2 + connector)) / n < 0.01
+    assert cap.model_id == f"random/{SMOLVLM}-architecture-seed0"
+    assert any("RANDOM weights" in w and "architecture" in w for w in cap.warnings)
+    frame = Image.fromarray(np.random.default_rng(0).integers(0, 256, (360, 480, 3), dtype=np.uint8))
+    inputs = cap._inputs([[frame]], cap.default_prompt)
+    assert tuple(inputs["pixel_values"].shape[:2]) == (1, 13)  # 4:3 at 2048 px: 4 x 3 tiles of 512 + the global view
+    assert (inputs["input_ids"] == cfg.image_token_id).sum() == 13 * 64
+    (caption,) = cap.caption([frame], max_new_tokens=2)
+    assert isinstance(caption, str)
+
+
+def test_random_captioner_arch_refuses_what_it_cannot_build():
+    from socratic.models.profiles import resolve_models
+
+    with pytest.raises(SocraticError) as e:
+        resolve_models(_named_captioner("someone/unknown-vlm"), random_captioner="arch")
+    assert e.value.field == "models.captioner" and SMOLVLM in e.value.message
+    with pytest.raises(SocraticError) as e:
+        resolve_models(_named_captioner(backend="openai"), random_captioner="arch")
+    assert e.value.field == "models.captioner"
+    with pytest.raises(SocraticError) as e:
+        resolve_models(_named_captioner(), random_captioner="huge")
+    assert e.value.field == "random_captioner"
+    from socratic.engine.datasets.job import result_options
+
+    assert result_options({"random_captioner": "arch"})["random_captioner"] == "arch"
+
+
+def test_the_two_random_captioner_flags_exclude_each_other(tmp_path, run_cli):
+    spec = tmp_path / "caption.yaml"
+    spec.write_text(PIPELINE)
+    r = run_cli("run", spec, "--input", "video=x.mp4", "--random-captioner", "--random-captioner-arch",
+                "--no-progress")
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "--random-captioner and --random-captioner-arch exclude each other" in r.stderr

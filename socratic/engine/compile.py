@@ -99,7 +99,7 @@ def _param_ok(value: Any, ann: Any) -> bool:
 
 
 def compile(spec: PipelineSpec, *, profile: str | None = None, random_vlm: bool | str = False, random_atm: bool = False,
-            random_captioner: bool = False, models: dict[str, dict[str, Any]] | None = None,
+            random_captioner: bool | str = False, models: dict[str, dict[str, Any]] | None = None,
             raise_on_error: bool = True, files: bool = True) -> Plan:
     """The Plan of `spec`, or ValidationError listing every problem. `files=False`: data files named in params
     (FilePath, Vocab) need not exist yet (graph, models). Model options: see `models.profiles.resolve_models`."""

@@ -32,8 +32,8 @@ class Pipeline(PipelineSpec):
         return compile(self, raise_on_error=raise_on_error, files=files, **model_options)
 
     def run(self, inputs: dict[str, Any] | None = None, /, *, profile: str | None = None, random_vlm: bool | str = False,
-            random_atm: bool = False, random_captioner: bool = False, cache: bool = True, cache_dir: Any = None,
-            seed: int = 0, progress: bool = False, max_workers: int = 4,
+            random_atm: bool = False, random_captioner: bool | str = False, cache: bool = True,
+            cache_dir: Any = None, seed: int = 0, progress: bool = False, max_workers: int = 4,
             models: dict[str, dict[str, Any]] | None = None, **named_inputs: Any) -> RunResult:
         """Run once. Inputs as a dict (any name, `seed` too), or as keywords when the name is not a run option
         (profile, random_vlm, random_atm, random_captioner, cache, cache_dir, seed, progress, max_workers, models)."""

@@ -4,9 +4,11 @@ SmolVLM / Idefics3, LLaVA, Qwen2-VL / Qwen2.5-VL, ...), with the processor saved
     captioner: {family: captioner, backend: transformers, id: HuggingFaceTB/SmolVLM-256M-Instruct}
 
 Weights as for every local backend (`id:` from the local Hugging Face cache, `path:` a saved directory; resolve.py),
-or `random_init: true` (+ `seed`): the tiny random model of `--random-captioner` (captioner_stand_in.py), whose
-captions are meaningless and say so in a warning. Other options: device, dtype, batch_size (8 items a forward
-pass), chat (auto), prompt (replaces the model's default prompt), trust_remote_code (false).
+or `random_init: true` (+ `seed`): the tiny random model of `--random-captioner` (captioner_stand_in.py), or
+`random_init: arch` + `architecture: <id>`: random weights in that model's real architecture
+(`--random-captioner-arch`, captioner_arch.py); their captions are meaningless and say so in a warning. Other
+options: device, dtype, batch_size (8 items a forward pass), chat (auto), prompt (replaces the model's default
+prompt), trust_remote_code (false).
 
 How an item reaches the model:
 - with a chat template (`chat: auto` and the processor has one: LLaVA, SmolVLM, Qwen-VL): one user message holding
@@ -31,7 +33,8 @@ from .images import clip_of, middle
 from .loader import ModelSpec, pick_device, pick_dtype
 from .resolve import check_options, resolve_weights
 
-OPTIONS = {"device", "dtype", "batch_size", "chat", "prompt", "trust_remote_code", "random_init", "seed"}
+OPTIONS = {"device", "dtype", "batch_size", "chat", "prompt", "trust_remote_code", "random_init", "seed",
+           "architecture"}
 DEFAULT_PROMPT = "Describe what is happening in this image in one sentence."
 TASK_PROMPTS = {"florence2": "<CAPTION>"}  # models that take a task token rather than an instruction
 
@@ -84,12 +87,21 @@ class TransformersCaptioner(Captioner):
             if any(o.get(k) for k in ("path", "id", "packaged", "package")):
                 raise SocraticError("`random_init: true` builds its own tiny model: drop the weights option",
                                     field=where)
-            from .captioner_stand_in import build_stand_in, stand_in_id
-
             seed = int(o.get("seed", 0))
-            model, processor, digest = build_stand_in(seed)
-            model_id = stand_in_id(seed)
-            warning = f"captioner '{model_id}' has RANDOM weights: its captions are meaningless"
+            if o["random_init"] == "arch":
+                from .captioner_arch import build_arch_stand_in, stand_in_id
+
+                arch = str(o.get("architecture", ""))
+                model, processor, digest = build_arch_stand_in(arch, seed)
+                model_id = stand_in_id(arch, seed)
+                warning = (f"captioner '{model_id}' has RANDOM weights in {arch}'s architecture: its captions are "
+                           f"meaningless (time and memory are the real model's)")
+            else:
+                from .captioner_stand_in import build_stand_in, stand_in_id
+
+                model, processor, digest = build_stand_in(seed)
+                model_id = stand_in_id(seed)
+                warning = f"captioner '{model_id}' has RANDOM weights: its captions are meaningless"
             return cls(model.to(dtype), processor, model_id=model_id,
                        fingerprint=f"random-captioner:seed={seed}:config={digest}", warnings=(warning,), **common)
         try:

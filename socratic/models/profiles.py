@@ -46,13 +46,15 @@ def apply_profile(specs: dict[str, ModelSpec], profile: str) -> dict[str, ModelS
 
 
 def resolve_models(specs: dict[str, ModelSpec], *, profile: str | None = None, random_vlm: bool | str = False,
-                   random_atm: bool = False, random_captioner: bool = False,
+                   random_atm: bool = False, random_captioner: bool | str = False,
                    overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, ModelSpec]:
     """The specs after a profile, explicit overrides, and the random stand-ins (CLIP, CLAP, captioner).
     `random_vlm`: True (or "tiny") a small random CLIP, fast for tests and demos; "arch" random weights in each
-    spec's own architecture (ViT-L-14, ...), so time and memory are what the real model costs."""
-    if random_vlm not in (False, True, "tiny", "arch"):
-        raise SocraticError(f"random_vlm is true, 'tiny' or 'arch', got {random_vlm!r}", field="random_vlm")
+    spec's own architecture (ViT-L-14, ...), so time and memory are what the real model costs. `random_captioner`
+    the same: True (or "tiny") or "arch"."""
+    for field, value in (("random_vlm", random_vlm), ("random_captioner", random_captioner)):
+        if value not in (False, True, "tiny", "arch"):
+            raise SocraticError(f"{field} is true, 'tiny' or 'arch', got {value!r}", field=field)
     specs = apply_profile(specs, profile) if profile else dict(specs)
     for name, opts in (overrides or {}).items():
         if name not in specs:
@@ -66,11 +68,13 @@ def resolve_models(specs: dict[str, ModelSpec], *, profile: str | None = None, r
         stand_ins["vlm"] = ("open_clip", {"config": STAND_IN_CONFIG})
     if random_atm:
         stand_ins["atm"] = ("clap", {})  # the backend's tiny default config
-    if random_captioner:
+    if random_captioner and random_captioner != "arch":
         stand_ins["captioner"] = ("transformers", {})  # a tiny LLaVA-style model (captioner_stand_in.py)
     for name, s in specs.items():
         if s.family == "vlm" and random_vlm == "arch":
             specs[name] = _same_architecture(s)
+        elif s.family == "captioner" and random_captioner == "arch":
+            specs[name] = _same_captioner_architecture(s)
         elif s.family in stand_ins:
             backend_name, extra = stand_ins[s.family]
             keep = {k: v for k, v in s.options.items() if k in ("device", "dtype", "batch_size", "seed")}
@@ -88,3 +92,15 @@ def _same_architecture(spec: ModelSpec) -> ModelSpec:
     weights = {"pretrained", "path", "cache_dir", "random_init", "quick_gelu"}
     keep = {k: v for k, v in spec.options.items() if k not in weights}
     return ModelSpec(spec.name, spec.family, "open_clip", {**keep, "random_init": True})
+
+
+def _same_captioner_architecture(spec: ModelSpec) -> ModelSpec:
+    """Random weights in the architecture of the captioner `spec` names by `id` (models/captioner_arch.py)."""
+    from .captioner_arch import ARCHITECTURES
+
+    arch = spec.options.get("id")
+    if spec.backend != "transformers" or arch not in ARCHITECTURES:
+        raise SocraticError(f"--random-captioner-arch needs a transformers captioner whose `id` is one of "
+                            f"{sorted(ARCHITECTURES)}; got {arch or spec.backend!r}", field=f"models.{spec.name}")
+    keep = {k: v for k, v in spec.options.items() if k in ("device", "dtype", "batch_size", "seed", "chat", "prompt")}
+    return ModelSpec(spec.name, spec.family, "transformers", {**keep, "random_init": "arch", "architecture": arch})

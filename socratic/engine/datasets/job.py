@@ -24,8 +24,9 @@ def result_options(run_opts: dict[str, Any]) -> dict[str, Any]:
     opts["random_vlm"] = vlm if vlm == "arch" else bool(vlm)  # recorded as before unless the real architecture
     opts["random_atm"] = bool(opts["random_atm"])
     opts["seed"] = int(opts["seed"] or 0)
-    if run_opts.get("random_captioner"):  # recorded only when set: outputs written before it existed still resume
-        opts["random_captioner"] = True
+    cap = run_opts.get("random_captioner")
+    if cap:  # recorded only when set: outputs written before it existed still resume
+        opts["random_captioner"] = "arch" if cap == "arch" else True
     return json.loads(json.dumps(opts, default=str))
 
 
