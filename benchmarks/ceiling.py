@@ -34,19 +34,19 @@ def step_floor(work: list[tuple[torch.Tensor, int]], reps: int = 5) -> float:
     """Least seconds for one step's matmuls: each (weight out x in, rows) run once, in order, with its own weights
     (cold, as in a decode step). Stock `F.linear`, and on CPU float32 oneDNN with weights reordered once; the
     faster library counts."""
-    runs = [[(lambda x, w=w: torch.nn.functional.linear(x, w), rows) for w, rows in work]]
     w0 = work[0][0]
+    xs = [torch.randn(rows, w.shape[1], device=w.device) for w, rows in work]
+    runs = [[lambda x, w=w: torch.nn.functional.linear(x, w) for w, _ in work]]
     if w0.device.type == "cpu" and w0.dtype == torch.float32 and torch.backends.mkldnn.is_available():
-        runs.append([(lambda x, p=torch.ops.mkldnn._reorder_linear_weight(w.detach().contiguous(), None):
-                      torch.ops.mkldnn._linear_pointwise(x, p, None, "none", [], ""), rows) for w, rows in work])
+        runs.append([lambda x, p=torch.ops.mkldnn._reorder_linear_weight(w.detach().contiguous(), None):
+                     torch.ops.mkldnn._linear_pointwise(x, p, None, "none", [], "") for w, _ in work])
     best = float("inf")
     with torch.inference_mode():
         for calls in runs:
-            xs = [torch.randn(rows, w.shape[1], device=w.device) for w, rows in work]
             for _ in range(reps):
                 _sync(w0.device)
                 t = time.perf_counter()
-                for (f, _), x in zip(calls, xs):
+                for f, x in zip(calls, xs):
                     f(x)
                 _sync(w0.device)
                 best = min(best, time.perf_counter() - t)

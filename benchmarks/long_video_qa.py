@@ -6,7 +6,7 @@ the same items (accuracy, captions per question, seconds per question, captioner
 
 `--captioner-cost` measures only what a frame costs the pipelines' captioner in its real architecture
 (SmolVLM-256M-Instruct, random weights: `--random-captioner-arch`) on video 0's frames, captions of the
-benchmark's length, batch 2, and what that makes an hour of each method's captioning.
+benchmark's length, the frames in one batch, and what that makes an hour of each method's captioning.
 
 The set: `--videos` videos of 3 minutes (1 frame/s, 480x320) built once into `--cache` with ffmpeg: five
 scikit-image stills, one carrying a sign with a word on it (BAKERY, ...), and three espeak-ng sentences, one holding a

@@ -185,12 +185,13 @@ def main() -> None:
     work = [(m.weight.t(), k) for b in lm.transformer.h for m in (b.attn.c_attn, b.attn.c_proj, b.mlp.c_fc,
                                                                    b.mlp.c_proj)]
     work.append((lm.get_output_embeddings().weight, 1))
-    for i, b in enumerate(clip.transformer.resblocks):
-        w_in, width = b.attn.in_proj_weight, b.attn.embed_dim
-        qkv = [(w_in, clip_rows)] if i < len(clip.transformer.resblocks) - 1 else [(w_in[width:], clip_rows),
-                                                                                     (w_in[:width], k)]
-        rows = clip_rows if len(qkv) == 1 else k
-        work += qkv + [(b.attn.out_proj.weight, rows), (b.mlp.c_fc.weight, rows), (b.mlp.c_proj.weight, rows)]
+    *inner, last = clip.transformer.resblocks
+    for b in inner:
+        work += [(w, clip_rows) for w in (b.attn.in_proj_weight, b.attn.out_proj.weight, b.mlp.c_fc.weight,
+                                          b.mlp.c_proj.weight)]
+    width = last.attn.embed_dim
+    work += [(last.attn.in_proj_weight[width:], clip_rows)] + [(w, k) for w in (
+        last.attn.in_proj_weight[:width], last.attn.out_proj.weight, last.mlp.c_fc.weight, last.mlp.c_proj.weight)]
     floor = step_floor(work)
 
     if next(lm.parameters()).device.type == "cpu":

@@ -56,21 +56,21 @@ def _smolvlm(seed: int) -> tuple[Any, Any, dict]:
     tokenizer.add_special_tokens({"additional_special_tokens": tags})
     processor = Idefics3Processor(image_processor=Idefics3ImageProcessor(**cfg["processor"]), tokenizer=tokenizer,
                                   image_seq_len=cfg["image_seq_len"], chat_template=SMOLVLM_TEMPLATE)
-    ids = tokenizer.convert_tokens_to_ids
+    ids, pad = tokenizer.convert_tokens_to_ids, tokenizer.pad_token_id or 0
     if len(tokenizer) > cfg["text"]["vocab_size"]:
         raise SocraticError(f"the SmolLM2 tokenizer has {len(tokenizer)} tokens, more than SmolVLM's "
                             f"{cfg['text']['vocab_size']}", field="random_captioner")
-    text = LlamaConfig(**cfg["text"], pad_token_id=tokenizer.pad_token_id or 0,
+    text = LlamaConfig(**cfg["text"], pad_token_id=pad,
                        bos_token_id=tokenizer.bos_token_id, eos_token_id=ids("<end_of_utterance>"))
     config = Idefics3Config(vision_config=Idefics3VisionConfig(**cfg["vision"]).to_dict(), text_config=text.to_dict(),
                             scale_factor=cfg["scale_factor"], image_token_id=ids("<image>"),
                             tie_word_embeddings=cfg["text"]["tie_word_embeddings"],
-                            pad_token_id=tokenizer.pad_token_id or 0)
+                            pad_token_id=pad)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = Idefics3ForConditionalGeneration(config).eval()
     gen = model.generation_config
-    gen.eos_token_id, gen.pad_token_id = ids("<end_of_utterance>"), tokenizer.pad_token_id or 0
+    gen.eos_token_id, gen.pad_token_id = ids("<end_of_utterance>"), pad
     return model, processor, {**cfg, "template": SMOLVLM_TEMPLATE, "tokens": len(tokenizer)}
 
 

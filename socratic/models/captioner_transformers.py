@@ -85,7 +85,7 @@ class TransformersCaptioner(Captioner):
                       chat=o.get("chat", "auto"), prompt=o.get("prompt"))
         if o.get("random_init"):
             if any(o.get(k) for k in ("path", "id", "packaged", "package")):
-                raise SocraticError("`random_init: true` builds its own tiny model: drop the weights option",
+                raise SocraticError("`random_init` builds its own model in code: drop the weights option",
                                     field=where)
             seed = int(o.get("seed", 0))
             if o["random_init"] == "arch":
